@@ -1,0 +1,46 @@
+# Build-speed settings for radiossl's own programs (never forced on consumers of the library).
+# Parsing LibTorch costs 10-15 s per translation unit: lld, ccache, one shared precompiled header
+# and Ninja job pools keep a cold build of everything within a few minutes on 2 cores.
+
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
+endif()
+
+find_program(RADIOSSL_LLD ld.lld)
+if(RADIOSSL_LLD)
+  set(RADIOSSL_LINK_OPTIONS -fuse-ld=lld)
+endif()
+
+option(RADIOSSL_CCACHE "Compile through ccache when it is installed" ON)
+find_program(RADIOSSL_CCACHE_PROGRAM ccache)
+if(RADIOSSL_CCACHE AND RADIOSSL_CCACHE_PROGRAM AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  # With a PCH, ccache needs these sloppiness settings to hit at all.
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env
+      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+      ${RADIOSSL_CCACHE_PROGRAM})
+endif()
+
+# Each torch translation unit peaks at about 1.1 GB; links are serialised.
+set_property(GLOBAL APPEND PROPERTY JOB_POOLS radiossl_link=1)
+set(CMAKE_JOB_POOL_LINK radiossl_link)
+
+# One precompiled header for every program of ours (tests, examples, benchmarks, compile-fail).
+find_package(Catch2 2 REQUIRED)
+list(APPEND CMAKE_MODULE_PATH ${Catch2_DIR})   # Catch.cmake (catch_discover_tests)
+add_library(radiossl_pch OBJECT ${PROJECT_SOURCE_DIR}/cmake/pch/pch.cpp)
+target_link_libraries(radiossl_pch PUBLIC radiossl::radiossl Catch2::Catch2)
+target_precompile_headers(radiossl_pch PRIVATE ${PROJECT_SOURCE_DIR}/cmake/pch/pch.hpp)
+set_target_properties(radiossl_pch PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+
+# Warnings as errors on our own code only; LibTorch comes in as a SYSTEM include.
+set(RADIOSSL_WARNINGS -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter)
+target_compile_options(radiossl_pch PRIVATE ${RADIOSSL_WARNINGS})
+
+# radiossl_program(target): the settings every program of ours shares.
+function(radiossl_program target)
+  target_link_libraries(${target} PRIVATE radiossl::radiossl Catch2::Catch2)
+  target_compile_options(${target} PRIVATE ${RADIOSSL_WARNINGS})
+  target_link_options(${target} PRIVATE ${RADIOSSL_LINK_OPTIONS})
+  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+  target_precompile_headers(${target} REUSE_FROM radiossl_pch)
+endfunction()
