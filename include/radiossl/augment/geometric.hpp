@@ -1,0 +1,122 @@
+/// @file
+/// Geometric augmentation stages: random resized crop, flips, and the evaluation resize.
+///
+/// A stage is a small copyable struct with `void operator()(Image&, Rng&) const`; stages that
+/// build a new image from their input also offer `Image make(const Image&, Rng&) const`, which
+/// `augment::Pipeline` uses for its first stage to avoid copying the source cut-out per view.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "radiossl/concepts/augment.hpp"
+#include "radiossl/data/preprocess.hpp"
+#include "radiossl/data/random.hpp"
+#include "radiossl/error.hpp"
+#include "radiossl/image.hpp"
+
+namespace radiossl::augment {
+
+/// A crop box in pixels: rows [top, top + height), columns [left, left + width).
+struct CropBox {
+  std::int64_t top = 0, left = 0, height = 0, width = 0;
+};
+
+/// torchvision's `RandomResizedCrop`: a crop of random area (fraction `scale_min..scale_max` of the
+/// image) and aspect (`ratio_min..ratio_max`, log-uniform; 1 = square, as solo-learn-radio uses),
+/// resampled to `size` x `size`. Ten attempts, then the centre crop, as torchvision does.
+/// The resample is antialiased bicubic by default (PIL's BICUBIC), clipped to [0, 1].
+struct RandomResizedCrop {
+  std::int64_t size = 224;
+  double scale_min = 0.65;
+  double scale_max = 1.0;
+  double ratio_min = 1.0;
+  double ratio_max = 1.0;
+  data::Interp interp = data::Interp::bicubic;
+
+  /// The crop box for an image of `height` x `width` (torchvision `get_params`).
+  [[nodiscard]] CropBox draw_box(std::int64_t height, std::int64_t width, Rng& rng) const {
+    const double area = static_cast<double>(height) * static_cast<double>(width);
+    const double log_lo = std::log(ratio_min), log_hi = std::log(ratio_max);
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      const double target = area * data::uniform(rng, scale_min, scale_max);
+      const double aspect = std::exp(data::uniform(rng, log_lo, log_hi));
+      // Python's round() rounds half to even; so does nearbyint in the default rounding mode.
+      const auto w = static_cast<std::int64_t>(std::nearbyint(std::sqrt(target * aspect)));
+      const auto h = static_cast<std::int64_t>(std::nearbyint(std::sqrt(target / aspect)));
+      if (w > 0 && w <= width && h > 0 && h <= height) {
+        const auto top = static_cast<std::int64_t>(data::uniform_index(rng, static_cast<std::uint64_t>(height - h + 1)));
+        const auto left = static_cast<std::int64_t>(data::uniform_index(rng, static_cast<std::uint64_t>(width - w + 1)));
+        return {top, left, h, w};
+      }
+    }
+    const double in_ratio = static_cast<double>(width) / static_cast<double>(height);
+    std::int64_t w = width, h = height;
+    if (in_ratio < ratio_min) {
+      h = static_cast<std::int64_t>(std::nearbyint(static_cast<double>(w) / ratio_min));
+    } else if (in_ratio > ratio_max) {
+      w = static_cast<std::int64_t>(std::nearbyint(static_cast<double>(h) * ratio_max));
+    }
+    return {(height - h) / 2, (width - w) / 2, h, w};
+  }
+
+  [[nodiscard]] Image make(const Image& src, Rng& rng) const {
+    if (src.empty()) throw Error("RandomResizedCrop: empty image");
+    const CropBox b = draw_box(src.height, src.width, rng);
+    Image out = data::resample(src, b.top, b.left, b.height, b.width, size, size, interp);
+    data::clamp_pixels(out);
+    return out;
+  }
+  void operator()(Image& img, Rng& rng) const { img = make(img, rng); }
+};
+
+/// Mirrors left-right with probability `p`.
+struct RandomHorizontalFlip {
+  double p = 0.5;
+  void operator()(Image& img, Rng& rng) const {
+    if (!data::bernoulli(rng, p)) return;
+    for (std::int64_t c = 0; c < img.channels; ++c)
+      for (std::int64_t y = 0; y < img.height; ++y) {
+        float* row = img.plane(c) + y * img.width;
+        std::reverse(row, row + img.width);
+      }
+  }
+};
+
+/// Mirrors top-bottom with probability `p` (the paper's vertical flip; solo-learn-radio's
+/// pretraining pipeline lacks it, the paper's text has it, and radiossl follows the text).
+struct RandomVerticalFlip {
+  double p = 0.5;
+  void operator()(Image& img, Rng& rng) const {
+    if (!data::bernoulli(rng, p)) return;
+    for (std::int64_t c = 0; c < img.channels; ++c) {
+      float* plane = img.plane(c);
+      for (std::int64_t y = 0, z = img.height - 1; y < z; ++y, --z)
+        std::swap_ranges(plane + y * img.width, plane + (y + 1) * img.width, plane + z * img.width);
+    }
+  }
+};
+
+/// Deterministic evaluation resize: the shorter side to `size` (torchvision `Resize(size)`), then
+/// the centre `size` x `size` square, so that every view of a batch has the same shape. For square
+/// cut-outs this is exactly `Resize(size)`.
+struct Resize {
+  std::int64_t size = 224;
+  data::Interp interp = data::Interp::bicubic;
+
+  [[nodiscard]] Image make(const Image& src, Rng&) const {
+    if (src.empty()) throw Error("Resize: empty image");
+    // Crop the centre square of the source first: the same result as resizing then cropping,
+    // up to the one-pixel rounding of the resized long side.
+    const std::int64_t side = std::min(src.height, src.width);
+    Image out = data::resample(src, (src.height - side) / 2, (src.width - side) / 2, side, side, size, size, interp);
+    data::clamp_pixels(out);
+    return out;
+  }
+  void operator()(Image& img, Rng& rng) const { img = make(img, rng); }
+};
+
+}  // namespace radiossl::augment

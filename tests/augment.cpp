@@ -1,0 +1,316 @@
+// Preprocessing (stretches, normalisation, resampling) and augmentation stages and presets.
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "radiossl/augment/geometric.hpp"
+#include "radiossl/augment/photometric.hpp"
+#include "radiossl/augment/pipeline.hpp"
+#include "radiossl/augment/presets.hpp"
+#include "radiossl/data/preprocess.hpp"
+#include "radiossl/torch_fwd.hpp"
+
+using radiossl::Image;
+using radiossl::Rng;
+namespace aug = radiossl::augment;
+namespace data = radiossl::data;
+
+namespace {
+
+Image random_image(std::int64_t c, std::int64_t h, std::int64_t w, std::uint64_t seed) {
+  Image img(c, h, w);
+  Rng rng(seed);
+  for (float& p : img.pixels) p = static_cast<float>(data::uniform01(rng));
+  return img;
+}
+
+double mean_of(const Image& img) {
+  return std::accumulate(img.pixels.begin(), img.pixels.end(), 0.0) / static_cast<double>(img.size());
+}
+
+double variance_of(const Image& img) {
+  const double m = mean_of(img);
+  double s = 0.0;
+  for (float p : img.pixels) s += (p - m) * (p - m);
+  return s / static_cast<double>(img.size());
+}
+
+torch::Tensor to_tensor(const Image& img) {
+  return torch::from_blob(const_cast<float*>(img.pixels.data()), {1, img.channels, img.height, img.width},
+                          torch::kFloat32)
+      .clone();
+}
+
+}  // namespace
+
+TEST_CASE("stretches match astropy at the spec's check values", "[augment][preprocess]") {
+  using data::Stretch;
+  CHECK(data::stretch_value(Stretch::sinh, 0.5f) == Approx(0.212548).margin(1e-6));
+  CHECK(data::stretch_value(Stretch::log, 0.5f) == Approx(0.899816).margin(1e-6));
+  CHECK(data::stretch_value(Stretch::asinh, 0.5f) == Approx(0.771270).margin(1e-6));
+  CHECK(data::stretch_value(Stretch::sqrt, 0.5f) == Approx(0.707107).margin(1e-6));
+  CHECK(data::stretch_value(Stretch::sinh, 0.25f) == Approx(0.082085).margin(1e-6));
+  CHECK(data::stretch_value(Stretch::log, 0.25f) == Approx(0.799776).margin(1e-6));
+  CHECK(data::stretch_value(Stretch::asinh, 0.25f) == Approx(0.549402).margin(1e-6));
+  CHECK(data::stretch_value(Stretch::power, 0.5f) == Approx(0.25));
+  CHECK(data::stretch_value(Stretch::squared, 0.5f) == Approx(0.25));
+  CHECK(data::stretch_value(Stretch::minmax, 0.3f) == Approx(0.3));
+  // Every stretch maps 0 -> 0 and 1 -> 1 and clips its input to [0, 1].
+  for (int i = 0; i < 7; ++i) {
+    const auto s = static_cast<Stretch>(i);
+    CHECK(data::stretch_value(s, 0.0f) == Approx(0.0).margin(1e-7));
+    CHECK(data::stretch_value(s, 1.0f) == Approx(1.0));
+    CHECK(data::stretch_value(s, -3.0f) == Approx(0.0).margin(1e-7));
+    CHECK(data::stretch_value(s, 7.0f) == Approx(1.0));
+    CHECK(data::parse_stretch(data::to_string(s)) == s);
+  }
+  CHECK_THROWS_WITH(data::parse_stretch("zscale"), Catch::Contains("zscale"));
+}
+
+TEST_CASE("normalisation: NaN to the minimum, min-max, constant and all-NaN cut-outs", "[augment][preprocess]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Image img(1, 2, 3, 0.0f);
+  img.pixels = {nan, 2.0f, 4.0f, 6.0f, nan, 10.0f};
+  Image filled = img;
+  CHECK(data::fill_nan(filled) == 2);
+  CHECK(filled.pixels[0] == 2.0f);
+  CHECK(filled.pixels[4] == 2.0f);
+  data::PreprocessOptions opt;
+  opt.size = 0;
+  opt.channels = 1;
+  const Image out = data::preprocess(img, opt);
+  REQUIRE(out.channels == 1);
+  const std::vector<float> expected{0.0f, 0.0f, 0.25f, 0.5f, 0.0f, 1.0f};
+  for (std::size_t i = 0; i < expected.size(); ++i) CHECK(out.pixels[i] == Approx(expected[i]));
+
+  Image constant(1, 8, 8, 3.5f);
+  constant.at(0, 0) = nan;
+  const Image c = data::preprocess(constant, {});  // defaults: 224 px, 3 channels
+  CHECK(c.channels == 3);
+  CHECK(c.height == 224);
+  CHECK(std::all_of(c.pixels.begin(), c.pixels.end(), [](float p) { return p == 0.0f; }));
+
+  Image all_nan(1, 5, 5, nan);
+  const Image z = data::preprocess(all_nan, opt);
+  CHECK(std::all_of(z.pixels.begin(), z.pixels.end(), [](float p) { return p == 0.0f; }));
+
+  Image inf_img(1, 1, 3, 0.0f);
+  inf_img.pixels = {1.0f, std::numeric_limits<float>::infinity(), 3.0f};
+  const Image fin = data::preprocess(inf_img, opt);
+  CHECK(fin.pixels == std::vector<float>{0.0f, 0.0f, 1.0f});
+
+  // A stretch after min-max, and mixed channels (ch1 is always the plain min-max plane).
+  opt.stretch = data::Stretch::sqrt;
+  CHECK(data::preprocess(img, opt).pixels[2] == Approx(0.5));
+  opt.channel_mode = data::ChannelMode::mixed;
+  CHECK_THROWS_WITH(data::preprocess(img, opt), Catch::Contains("needs an Rng"));
+  Rng rng(3);
+  const Image mixed = data::preprocess(img, opt, &rng);
+  REQUIRE(mixed.channels == 3);
+  for (std::size_t i = 0; i < expected.size(); ++i) CHECK(mixed.plane(1)[i] == Approx(expected[i]));
+}
+
+TEST_CASE("resampling matches torch's antialiased bicubic and bilinear", "[augment][preprocess]") {
+  namespace F = torch::nn::functional;
+  const Image src = random_image(1, 100, 80, 11);
+  for (auto [oh, ow] : {std::pair<std::int64_t, std::int64_t>{64, 48}, {150, 120}, {100, 80}}) {
+    for (auto interp : {data::Interp::bicubic, data::Interp::bilinear}) {
+      const Image ours = data::resize(src, oh, ow, interp);
+      auto opt = F::InterpolateFuncOptions().size(std::vector<int64_t>{oh, ow}).align_corners(false).antialias(true);
+      if (interp == data::Interp::bicubic) opt.mode(torch::kBicubic);
+      else opt.mode(torch::kBilinear);
+      const torch::Tensor ref = F::interpolate(to_tensor(src), opt);
+      const double diff = (ref - to_tensor(ours)).abs().max().item<double>();
+      INFO("size " << oh << "x" << ow << " bicubic " << (interp == data::Interp::bicubic));
+      CHECK(diff < 1e-4);
+    }
+  }
+  // A crop box resampled equals the crop resized.
+  Image crop(1, 30, 40, 0.0f);
+  for (std::int64_t y = 0; y < 30; ++y)
+    for (std::int64_t x = 0; x < 40; ++x) crop.at(y, x) = src.at(y + 10, x + 20);
+  const Image a = data::resample(src, 10, 20, 30, 40, 24, 24);
+  const Image b = data::resize(crop, 24, 24);
+  CHECK(a.pixels == b.pixels);
+  CHECK_THROWS_WITH(data::resample(src, 90, 0, 20, 10, 8, 8), Catch::Contains("does not fit"));
+}
+
+TEST_CASE("flips happen at their rate and mirror the image", "[augment]") {
+  Image img(1, 2, 3, 0.0f);
+  img.pixels = {1, 2, 3, 4, 5, 6};
+  Rng rng(7);
+  const aug::RandomHorizontalFlip h{1.0};
+  const aug::RandomVerticalFlip v{1.0};
+  Image a = img;
+  h(a, rng);
+  CHECK(a.pixels == std::vector<float>{3, 2, 1, 6, 5, 4});
+  Image b = img;
+  v(b, rng);
+  CHECK(b.pixels == std::vector<float>{4, 5, 6, 1, 2, 3});
+  const aug::RandomHorizontalFlip half{};
+  int flipped = 0;
+  const int draws = 4000;
+  for (int i = 0; i < draws; ++i) {
+    Image c = img;
+    half(c, rng);
+    flipped += c.pixels[0] == 3.0f;
+  }
+  // Binomial(4000, 0.5): sd 32; 0.46..0.54 is more than 5 sd either side.
+  CHECK(flipped > draws * 0.46);
+  CHECK(flipped < draws * 0.54);
+  const aug::RandomVerticalFlip never{0.0};
+  Image d = img;
+  never(d, rng);
+  CHECK(d.pixels == img.pixels);
+}
+
+TEST_CASE("random resized crop: square boxes, scale within range, centre fallback", "[augment]") {
+  const aug::RandomResizedCrop rrc{};  // scale [0.65, 1], ratio 1
+  Rng rng(99);
+  double lo = 1.0, hi = 0.0, sum = 0.0;
+  const int draws = 3000;
+  for (int i = 0; i < draws; ++i) {
+    const auto box = rrc.draw_box(150, 150, rng);
+    REQUIRE(box.height == box.width);
+    REQUIRE(box.top >= 0);
+    REQUIRE(box.left >= 0);
+    REQUIRE(box.top + box.height <= 150);
+    REQUIRE(box.left + box.width <= 150);
+    const double s = static_cast<double>(box.height * box.width) / (150.0 * 150.0);
+    lo = std::min(lo, s);
+    hi = std::max(hi, s);
+    sum += s;
+  }
+  // side = round(sqrt(s * area)): rounding moves s by at most about 2/150.
+  CHECK(lo >= 0.65 - 0.015);
+  CHECK(hi <= 1.0);
+  CHECK(lo < 0.67);
+  CHECK(hi > 0.98);
+  CHECK(sum / draws == Approx(0.825).margin(0.01));
+  // Impossible scales fall back to the centre crop of the largest square.
+  const aug::RandomResizedCrop big{64, 1.5, 2.0};
+  const auto box = big.draw_box(100, 60, rng);
+  CHECK(box.height == 60);  // aspect 0.6 < ratio 1: the full width, a square of it, centred
+  CHECK(box.width == 60);
+  CHECK(box.top == 20);
+  CHECK(box.left == 0);
+  const auto box2 = aug::RandomResizedCrop{64, 1.5, 2.0, 1.0, 1.0}.draw_box(60, 100, rng);
+  CHECK(box2.height == 60);
+  CHECK(box2.width == 60);
+  CHECK(box2.left == 20);
+  const Image out = rrc.make(random_image(1, 150, 150, 1), rng);
+  CHECK(out.height == 224);
+  CHECK(out.width == 224);
+  CHECK(*std::min_element(out.pixels.begin(), out.pixels.end()) >= 0.0f);
+  CHECK(*std::max_element(out.pixels.begin(), out.pixels.end()) <= 1.0f);
+}
+
+TEST_CASE("gaussian blur preserves the mean and reduces the variance", "[augment]") {
+  const Image src = random_image(2, 64, 64, 5);
+  for (double sigma : {0.5, 0.7, 2.0}) {
+    Image b = src;
+    aug::gaussian_blur(b, sigma);
+    INFO("sigma " << sigma);
+    CHECK(mean_of(b) == Approx(mean_of(src)).margin(2e-3));
+    CHECK(variance_of(b) < variance_of(src));
+  }
+  Image sharp = src;  // sigma 0.1: neighbour weights exp(-50), the image is unchanged
+  aug::gaussian_blur(sharp, 0.1);
+  for (std::size_t i = 0; i < src.size(); ++i) REQUIRE(sharp.pixels[i] == Approx(src.pixels[i]).margin(1e-6));
+  Image wide = src;
+  aug::gaussian_blur(wide, 2.0);
+  CHECK(variance_of(wide) < 0.1 * variance_of(src));  // white noise: var / (4 pi sigma^2)
+  Image constant(1, 10, 7, 0.3f);
+  aug::gaussian_blur(constant, 1.9);
+  for (float p : constant.pixels) CHECK(p == Approx(0.3f).margin(1e-6));
+  Image tiny(1, 1, 2, 0.5f);  // kernel wider than the image: reflection must still work
+  aug::gaussian_blur(tiny, 2.0);
+  CHECK(tiny.pixels[0] == Approx(0.5f));
+  // The stage applies with probability p.
+  const aug::RandomGaussianBlur stage{};
+  Rng rng(4);
+  int changed = 0;
+  for (int i = 0; i < 400; ++i) {
+    Image c = random_image(1, 8, 8, 2);
+    stage(c, rng);
+    changed += c.pixels != random_image(1, 8, 8, 2).pixels;
+  }
+  CHECK(changed > 60);
+  CHECK(changed < 140);  // p 0.25: 100 +- 8.7
+}
+
+TEST_CASE("contrast keeps the [0, 1] range and scales around the mean", "[augment]") {
+  const Image src = random_image(1, 32, 32, 8);
+  Image low = src;
+  aug::adjust_contrast(low, 0.2);
+  CHECK(mean_of(low) == Approx(mean_of(src)).margin(1e-5));
+  CHECK(variance_of(low) == Approx(0.04 * variance_of(src)).epsilon(1e-3));
+  Image high = src;
+  aug::adjust_contrast(high, 1.8);
+  CHECK(*std::min_element(high.pixels.begin(), high.pixels.end()) >= 0.0f);
+  CHECK(*std::max_element(high.pixels.begin(), high.pixels.end()) <= 1.0f);
+  CHECK(variance_of(high) > variance_of(src));
+  const aug::RandomContrast stage{};
+  Rng rng(12);
+  for (int i = 0; i < 200; ++i) {
+    Image c = src;
+    stage(c, rng);
+    REQUIRE(*std::min_element(c.pixels.begin(), c.pixels.end()) >= 0.0f);
+    REQUIRE(*std::max_element(c.pixels.begin(), c.pixels.end()) <= 1.0f);
+  }
+  // Three channels pivot on PIL's luminance.
+  Image rgb(3, 1, 1, 0.0f);
+  rgb.pixels = {1.0f, 0.0f, 0.0f};
+  CHECK(aug::contrast_pivot(rgb) == Approx(0.299));
+}
+
+TEST_CASE("pipelines compose at compile time; presets model Augment and reproduce from the seed", "[augment]") {
+  aug::Pipeline p{aug::RandomResizedCrop{32, 0.65, 1.0}, aug::RandomHorizontalFlip{}};
+  auto q = p.then(aug::RandomVerticalFlip{1.0});
+  STATIC_REQUIRE(decltype(q)::size() == 3);
+  STATIC_REQUIRE(radiossl::Augment<aug::RadioSymmetric>);
+  STATIC_REQUIRE(radiossl::Augment<aug::RadioMultiCrop<2, 6>>);
+  STATIC_REQUIRE(radiossl::Augment<aug::Downstream>);
+  STATIC_REQUIRE(radiossl::Augment<aug::Eval>);
+  STATIC_REQUIRE(aug::RadioSymmetric::num_large_crops == 2);
+  const Image src = random_image(1, 80, 80, 21);
+  Rng r1(5), r2(5);
+  CHECK(q(src, r1).pixels == q(src, r2).pixels);
+
+  aug::RadioSymmetric::Options o;
+  o.size = 48;
+  const aug::RadioSymmetric sym(o);
+  Rng a(42), b(42), c(43);
+  const auto va = sym.views(src, a);
+  const auto vb = sym.views(src, b);
+  const auto vc = sym.views(src, c);
+  REQUIRE(va.size() == 2);
+  CHECK(va[0].height == 48);
+  CHECK(va[0].pixels == vb[0].pixels);
+  CHECK(va[1].pixels == vb[1].pixels);
+  CHECK(va[0].pixels != va[1].pixels);
+  CHECK(va[0].pixels != vc[0].pixels);
+
+  aug::MultiCropOptions mo;
+  mo.large.size = 40;
+  mo.small.size = 16;
+  const aug::RadioMultiCrop<2, 3> multi(mo);
+  const auto vm = multi.views(src, a);
+  REQUIRE(vm.size() == 5);
+  CHECK(vm[1].height == 40);
+  CHECK(vm[2].height == 16);
+  CHECK(vm[4].width == 16);
+
+  const aug::Downstream down(aug::DownstreamOptions{.size = 32});
+  const auto vd = down.views(src, a);
+  REQUIRE(vd.size() == 1);
+  CHECK(vd[0].height == 32);
+  // Eval is deterministic: the shorter side to size, then the centre square.
+  const aug::Eval eval(24);
+  const Image wide = random_image(1, 30, 50, 3);
+  const auto e1 = eval.views(wide, a);
+  const auto e2 = eval.views(wide, c);
+  CHECK(e1[0].pixels == e2[0].pixels);
+  CHECK(e1[0].height == 24);
+  CHECK(e1[0].width == 24);
+}

@@ -1,0 +1,297 @@
+// Labeled sets: .npy and PNG I/O, the three manifest layouts, load_image dispatch, bad files.
+#include <unistd.h>
+
+#include <bit>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "radiossl/io/fits.hpp"
+#include "radiossl/io/manifest.hpp"
+#include "radiossl/io/npy.hpp"
+#include "radiossl/io/png.hpp"
+
+namespace fs = std::filesystem;
+namespace io = radiossl::io;
+using radiossl::Image;
+
+namespace {
+
+/// A fresh directory under the system temp dir, removed at scope exit.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& tag) {
+    path = fs::temp_directory_path() / ("radiossl_" + tag + "_" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path operator/(const std::string& name) const { return path / name; }
+};
+
+void write_text(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+/// A .npy file written byte by byte: header dict, format version, raw data.
+void write_npy_bytes(const fs::path& p, const std::string& dict, const std::string& data, int version = 1) {
+  std::string header = dict;
+  const std::size_t prefix = version == 1 ? 10 : 12;
+  header.append((64 - (prefix + header.size() + 1) % 64) % 64, ' ');
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += static_cast<char>(version);
+  out += '\0';
+  const auto len = header.size();
+  out += static_cast<char>(len & 0xff);
+  out += static_cast<char>((len >> 8) & 0xff);
+  if (version != 1) {
+    out += '\0';
+    out += '\0';
+  }
+  std::ofstream(p, std::ios::binary) << out << header << data;
+}
+
+template <class T>
+std::string raw_bytes(std::initializer_list<T> values, bool big_endian) {
+  std::string s;
+  for (T v : values) {
+    char b[sizeof(T)];
+    std::memcpy(b, &v, sizeof(T));
+    if (big_endian == (std::endian::native == std::endian::little)) std::reverse(b, b + sizeof(T));
+    s.append(b, sizeof(T));
+  }
+  return s;
+}
+
+bool have_python_module(const std::string& module) {
+  const std::string cmd = "/usr/bin/python3 -c 'import " + module + "' > /dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("npy: every dtype, byte order, memory order and header version", "[labeled][npy]") {
+  TempDir dir("npy");
+  const std::vector<float> expected{1, 2, 3, 4, 5, 6};  // shape (2, 3)
+  auto check_2x3 = [&](const fs::path& p) {
+    const Image img = io::read_npy(p);
+    REQUIRE(img.channels == 1);
+    REQUIRE(img.height == 2);
+    REQUIRE(img.width == 3);
+    CHECK(img.pixels == expected);
+  };
+  const std::string shape = "'shape': (2, 3), }";
+  write_npy_bytes(dir / "f4.npy", "{'descr': '<f4', 'fortran_order': False, " + shape, raw_bytes<float>({1, 2, 3, 4, 5, 6}, false));
+  write_npy_bytes(dir / "f8be.npy", "{'descr': '>f8', 'fortran_order': False, " + shape, raw_bytes<double>({1, 2, 3, 4, 5, 6}, true));
+  write_npy_bytes(dir / "u1.npy", "{'descr': '|u1', 'fortran_order': False, " + shape, raw_bytes<std::uint8_t>({1, 2, 3, 4, 5, 6}, false));
+  write_npy_bytes(dir / "i2.npy", "{'descr': '<i2', 'fortran_order': False, " + shape, raw_bytes<std::int16_t>({1, 2, 3, 4, 5, 6}, false));
+  write_npy_bytes(dir / "i4be.npy", "{'descr': '>i4', 'fortran_order': False, " + shape, raw_bytes<std::int32_t>({1, 2, 3, 4, 5, 6}, true));
+  write_npy_bytes(dir / "i8.npy", "{'descr': '<i8', 'fortran_order': False, " + shape, raw_bytes<std::int64_t>({1, 2, 3, 4, 5, 6}, false));
+  // Fortran order: column-major bytes of the same 2x3 array.
+  write_npy_bytes(dir / "fortran.npy", "{'descr': '<f4', 'fortran_order': True, " + shape, raw_bytes<float>({1, 4, 2, 5, 3, 6}, false));
+  write_npy_bytes(dir / "v2.npy", "{'descr': '<f4', 'fortran_order': False, " + shape, raw_bytes<float>({1, 2, 3, 4, 5, 6}, false), 2);
+  write_npy_bytes(dir / "v3.npy", "{'descr': '<f4', 'fortran_order': False, " + shape, raw_bytes<float>({1, 2, 3, 4, 5, 6}, false), 3);
+  write_npy_bytes(dir / "squeeze.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 1, 3), }", raw_bytes<float>({1, 2, 3, 4, 5, 6}, false));
+  for (const char* name : {"f4", "f8be", "u1", "i2", "i4be", "i8", "fortran", "v2", "v3", "squeeze"}) {
+    INFO(name);
+    check_2x3(dir / (std::string(name) + ".npy"));
+  }
+  CHECK(io::read_npy(dir / "i2.npy").pixels[0] == 1.0f);
+
+  // [H, W, 3] pictures are transposed to planes; [C, H, W] is kept.
+  write_npy_bytes(dir / "hwc.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2, 3), }",
+                  raw_bytes<float>({0, 10, 20, 1, 11, 21, 2, 12, 22, 3, 13, 23}, false));
+  const Image hwc = io::read_npy(dir / "hwc.npy");
+  REQUIRE(hwc.channels == 3);
+  CHECK(hwc.at(0, 1, 1) == 3.0f);
+  CHECK(hwc.at(2, 0, 1) == 21.0f);
+
+  // Bad files: named in one-line errors.
+  write_npy_bytes(dir / "vec.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", raw_bytes<float>({1, 2, 3, 4, 5, 6}, false));
+  CHECK_THROWS_WITH(io::read_npy(dir / "vec.npy"), Catch::Contains("vec.npy") && Catch::Contains("1-D"));
+  write_npy_bytes(dir / "short.npy", "{'descr': '<f4', 'fortran_order': False, " + shape, raw_bytes<float>({1, 2}, false));
+  CHECK_THROWS_WITH(io::read_npy(dir / "short.npy"), Catch::Contains("short.npy") && Catch::Contains("truncated"));
+  write_npy_bytes(dir / "c16.npy", "{'descr': '<c16', 'fortran_order': False, " + shape, std::string(96, '\0'));
+  CHECK_THROWS_WITH(io::read_npy(dir / "c16.npy"), Catch::Contains("unsupported .npy dtype"));
+  write_text(dir / "text.npy", "hello, not numpy");
+  CHECK_THROWS_WITH(io::read_npy(dir / "text.npy"), Catch::Contains("text.npy") && Catch::Contains("magic"));
+  CHECK_THROWS_WITH(io::read_npy(dir / "missing.npy"), Catch::Contains("missing.npy"));
+
+  // Writer round trip, and a feature matrix.
+  Image img(3, 4, 5, 0.0f);
+  for (std::size_t i = 0; i < img.size(); ++i) img.pixels[i] = static_cast<float>(i) * 0.5f;
+  io::write_npy(dir / "rt.npy", img);
+  const Image back = io::read_npy(dir / "rt.npy");
+  CHECK(back.channels == 3);
+  CHECK(back.pixels == img.pixels);
+  io::write_npy_matrix(dir / "feat.npy", std::vector<float>{1, 2, 3, 4, 5, 6}, 2, 3);
+  check_2x3(dir / "feat.npy");
+  CHECK_THROWS_WITH(io::write_npy_matrix(dir / "bad.npy", std::vector<float>{1, 2}, 2, 3), Catch::Contains("bad.npy"));
+}
+
+TEST_CASE("npy: files written by numpy itself", "[labeled][npy]") {
+  if (!have_python_module("numpy")) {
+    WARN("/usr/bin/python3 with numpy not available: skipping the cross-check with numpy");
+    return;
+  }
+  TempDir dir("npy_numpy");
+  const std::string script =
+      "import numpy as np, sys\n"
+      "d = sys.argv[1]\n"
+      "a = np.arange(12, dtype=np.float64).reshape(3, 4)\n"
+      "for t in ['<f4', '>f4', '<f8', '>f8', 'u1', '<i2', '>i2', '<i4', '<i8']:\n"
+      "    np.save(f'{d}/a_{t.strip(\"<>|\")}_{\"be\" if t[0] == \">\" else \"le\"}.npy', a.astype(t))\n"
+      "np.save(f'{d}/fortran.npy', np.asfortranarray(a.astype(np.float32)))\n"
+      "np.save(f'{d}/mirabest.npy', a.astype(np.float32)[None, :, :])\n"
+      "np.save(f'{d}/wmatrix.npy', np.load(f'{d}/feat.npy') * 2)\n";
+  write_text(dir / "make.py", script);
+  io::write_npy_matrix(dir / "feat.npy", std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 3, 4);
+  const std::string cmd = "/usr/bin/python3 " + (dir / "make.py").string() + " " + dir.path.string();
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(dir.path)) {
+    if (e.path().extension() != ".npy" || e.path().filename() == "feat.npy") continue;
+    ++files;
+    INFO(e.path().filename().string());
+    const Image img = io::read_npy(e.path());
+    REQUIRE(img.height == 3);
+    REQUIRE(img.width == 4);
+    const float scale = e.path().filename() == "wmatrix.npy" ? 2.0f : 1.0f;  // numpy read our file
+    for (std::size_t i = 0; i < 12; ++i) CHECK(img.pixels[i] == static_cast<float>(i) * scale);
+  }
+  CHECK(files == 12);
+}
+
+TEST_CASE("png: 8-bit gray and RGB round trips, 16-bit, bad files", "[labeled][png]") {
+  TempDir dir("png");
+  Image gray(1, 3, 4, 0.0f);
+  for (std::size_t i = 0; i < gray.size(); ++i) gray.pixels[i] = static_cast<float>(i) / 11.0f;
+  io::write_png(dir / "gray.png", gray);
+  const Image g = io::read_png(dir / "gray.png");
+  REQUIRE(g.channels == 1);
+  REQUIRE(g.height == 3);
+  REQUIRE(g.width == 4);
+  for (std::size_t i = 0; i < gray.size(); ++i) CHECK(g.pixels[i] == std::round(gray.pixels[i] * 255.0f));
+
+  Image rgb(3, 2, 2, 0.0f);
+  rgb.pixels = {0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23};
+  io::write_png(dir / "rgb.png", rgb, 0.0f, 255.0f);  // a given range: values map as they are
+  const Image c = io::read_png(dir / "rgb.png");
+  REQUIRE(c.channels == 3);
+  CHECK(c.pixels == rgb.pixels);
+
+  CHECK_THROWS_WITH(io::write_png(dir / "two.png", Image(2, 2, 2, 0.0f)), Catch::Contains("two.png") && Catch::Contains("1 or 3"));
+  write_text(dir / "fake.png", "not a png at all");
+  CHECK_THROWS_WITH(io::read_png(dir / "fake.png"), Catch::Contains("fake.png") && Catch::Contains("not a PNG"));
+  // A truncated PNG: the first 40 bytes of a real one.
+  {
+    std::ifstream in(dir / "gray.png", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    write_text(dir / "cut.png", bytes.substr(0, 40));
+  }
+  CHECK_THROWS_WITH(io::read_png(dir / "cut.png"), Catch::Contains("cut.png"));
+  CHECK_THROWS_WITH(io::read_png(dir / "none.png"), Catch::Contains("none.png"));
+
+  if (have_python_module("PIL")) {
+    const std::string script =
+        "import sys, numpy as np; from PIL import Image\n"
+        "a = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000)\n"
+        "Image.fromarray(a.astype(np.uint16)).save(sys.argv[1] + '/g16.png')\n"
+        "Image.fromarray(np.zeros((2, 2, 4), np.uint8) + 7, 'RGBA').save(sys.argv[1] + '/rgba.png')\n";
+    write_text(dir / "make.py", script);
+    REQUIRE(std::system(("/usr/bin/python3 " + (dir / "make.py").string() + " " + dir.path.string()).c_str()) == 0);
+    const Image g16 = io::read_png(dir / "g16.png");
+    REQUIRE(g16.channels == 1);
+    for (std::size_t i = 0; i < 12; ++i) CHECK(g16.pixels[i] == static_cast<float>(i * 5000));
+    const Image rgba = io::read_png(dir / "rgba.png");
+    CHECK(rgba.channels == 3);
+    CHECK(rgba.pixels[0] == 7.0f);
+  } else {
+    WARN("/usr/bin/python3 with PIL not available: skipping 16-bit and RGBA PNG reads");
+  }
+}
+
+TEST_CASE("labeled sets: class folders, CSV manifest, info.json", "[labeled][manifest]") {
+  TempDir dir("manifest");
+  Image tiny(1, 2, 2, 1.0f);
+  // Class folders (sorted names), one FITS, npy and PNG each; other files ignored.
+  fs::create_directories(dir / "folders/FRII");
+  io::write_npy(dir / "folders/FRII/b.npy", tiny);
+  io::write_png(dir / "folders/FRII/a.png", tiny);
+  fs::create_directories(dir / "folders/FRI");
+  io::write_fits(dir / "folders/FRI/c.fits", tiny);
+  write_text(dir / "folders/FRI/notes.txt", "ignored");
+  fs::create_directories(dir / "folders/empty");
+  const auto folders = io::read_labeled_set(dir / "folders");
+  REQUIRE(folders.size() == 3);
+  CHECK(folders.class_names == std::vector<std::string>{"FRI", "FRII"});
+  CHECK(folders.labels == std::vector<std::int64_t>{0, 1, 1});
+  CHECK(folders.paths[1].filename() == "a.png");
+  for (const auto& p : folders.paths) {
+    const float stored = p.extension() == ".png" ? 255.0f : 1.0f;  // PNG keeps its 8-bit scale
+    CHECK(io::load_image(p).pixels == std::vector<float>(4, stored));
+  }
+  CHECK_THROWS_WITH(io::read_class_folders(dir / "nowhere"), Catch::Contains("nowhere"));
+
+  // CSV: header with extra columns, relative paths, labels by first appearance.
+  write_text(dir / "sets/list.csv",
+             "ra,path,label\n1.0,../folders/FRII/b.npy,compact\n2.0,\"../folders/FRI/c.fits\",extended\n"
+             "3.0,../folders/FRII/a.png,compact\n");
+  const auto csv = io::read_labeled_set(dir / "sets/list.csv");
+  CHECK(csv.class_names == std::vector<std::string>{"compact", "extended"});
+  CHECK(csv.labels == std::vector<std::int64_t>{0, 1, 0});
+  CHECK(io::load_image(csv.paths[1]).pixels == tiny.pixels);
+  // Without a header; integer labels are indices.
+  write_text(dir / "sets/plain.csv", "../folders/FRII/b.npy,2\n../folders/FRI/c.fits,0\n");
+  const auto plain = io::read_csv_manifest(dir / "sets/plain.csv");
+  CHECK(plain.labels == std::vector<std::int64_t>{2, 0});
+  CHECK(plain.num_classes() == 3);
+  write_text(dir / "sets/broken.csv", "path,label\nonly_a_path.npy\n");
+  CHECK_THROWS_WITH(io::read_csv_manifest(dir / "sets/broken.csv"), Catch::Contains("broken.csv:2"));
+
+  // info.json (pandas orient=index): file order kept ("10" after "9"), first-appearance classes.
+  std::string json = "{";
+  for (int i = 0; i < 11; ++i) {
+    const std::string cls = i % 3 == 0 ? "FRII" : (i % 3 == 1 ? "FRI" : "COMPACT");
+    json += (i ? "," : "") + std::string("\"") + std::to_string(i) + "\": {\"target_path\": \"img/" +
+            std::to_string(i) + ".npy\", \"source_type\": \"" + cls + "\", \"ra\": 1.5}";
+  }
+  json += "}";
+  write_text(dir / "slr/info.json", json);
+  const auto info = io::read_labeled_set(dir / "slr/info.json");
+  REQUIRE(info.size() == 11);
+  CHECK(info.class_names == std::vector<std::string>{"FRII", "FRI", "COMPACT"});
+  CHECK(info.labels[9] == 0);
+  CHECK(info.labels[10] == 1);
+  CHECK(info.paths[10] == dir / "slr/img/10.npy");
+  // Configurable columns; unlabeled lists.
+  write_text(dir / "slr/custom.json", R"({"a": {"file": "x.fits", "cls": 3}, "b": {"file": "y.fits", "cls": 1}})");
+  const auto custom = io::read_info_json(dir / "slr/custom.json", {.path_column = "file", .label_column = "cls"});
+  CHECK(custom.class_names == std::vector<std::string>{"3", "1"});
+  CHECK(custom.labels == std::vector<std::int64_t>{0, 1});
+  write_text(dir / "slr/unlabeled.json", R"({"0": {"target_path": "x.fits"}, "1": {"target_path": "y.fits"}})");
+  const auto unl = io::read_info_json(dir / "slr/unlabeled.json");
+  CHECK(unl.labels == std::vector<std::int64_t>{-1, -1});
+  CHECK(unl.class_names.empty());
+  write_text(dir / "slr/bad.json", "{\"0\": {\"target_path\": ");
+  CHECK_THROWS_WITH(io::read_info_json(dir / "slr/bad.json"), Catch::Contains("bad.json") && Catch::Contains("invalid JSON"));
+  write_text(dir / "slr/nopath.json", R"({"0": {"source_type": "FRI"}})");
+  CHECK_THROWS_WITH(io::read_info_json(dir / "slr/nopath.json"), Catch::Contains("target_path"));
+
+  // load_image dispatch by extension.
+  CHECK(io::image_format("x.FITS") == io::ImageFormat::fits);
+  CHECK(io::image_format("x.fits.fz") == io::ImageFormat::fits);
+  CHECK(io::image_format("x.fts") == io::ImageFormat::fits);
+  CHECK(io::image_format("x.fit") == io::ImageFormat::fits);
+  CHECK(io::image_format("x.Npy") == io::ImageFormat::npy);
+  CHECK(io::image_format("x.jpg") == io::ImageFormat::unknown);
+  CHECK_THROWS_WITH(io::load_image(dir / "x.jpg"), Catch::Contains("x.jpg") && Catch::Contains("unknown image type"));
+  write_text(dir / "broken.fits", "SIMPLE  =                    T");
+  CHECK_THROWS_WITH(io::load_image(dir / "broken.fits"), Catch::Contains("broken.fits"));
+}
