@@ -25,3 +25,7 @@
 #include <torch/optim/sgd.h>
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
+#include <torch/version.h>
+#include <ATen/autocast_mode.h>
+#include <torch/nn/modules/transformercoder.h>
+#include <caffe2/serialize/inline_container.h>

@@ -1,0 +1,237 @@
+// ResNet backbones: shapes, parameter counts and names, clone(), and torchvision weights giving
+// torchvision's features (cross-checked with /usr/bin/python3 when it has torchvision).
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "radiossl/backbone/resnet.hpp"
+#include "radiossl/concepts/backbone.hpp"
+#include "radiossl/error.hpp"
+#include "radiossl/torch_fwd.hpp"
+#include "support/tensor_compare.hpp"
+
+namespace bb = radiossl::backbone;
+using radiossl::test::closeness;
+
+static_assert(radiossl::Backbone<bb::ResNet18> && radiossl::CloneableBackbone<bb::ResNet18>);
+static_assert(radiossl::Backbone<bb::ResNet50> && radiossl::CloneableBackbone<bb::ResNet50>);
+
+namespace {
+
+template <class B>
+std::int64_t count_parameters(B& b) {
+  std::int64_t n = 0;
+  for (const auto& p : b->parameters()) n += p.numel();
+  return n;
+}
+
+template <class B>
+std::set<std::string> state_names(B& b) {
+  std::set<std::string> names;
+  for (const auto& p : b->named_parameters()) names.insert(p.key());
+  for (const auto& p : b->named_buffers()) names.insert(p.key());
+  return names;
+}
+
+/// A fresh directory under the system temp dir, removed at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::random_device rd;
+    path = std::filesystem::temp_directory_path() /
+           ("radiossl_backbone_" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+torch::IValue load_pickle(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return torch::pickle_load(bytes);
+}
+
+torch::Tensor dict_tensor(const torch::IValue& dict, const std::string& key) {
+  return dict.toGenericDict().at(key).toTensor();
+}
+
+}  // namespace
+
+TEST_CASE("ResNet-18 and ResNet-50 have torchvision's sizes without fc", "[backbone]") {
+  bb::ResNet18 r18;
+  CHECK(r18->feature_dim() == 512);
+  CHECK(count_parameters(r18) == 11176512);
+  r18->eval();
+  CHECK(r18->forward(torch::randn({2, 3, 64, 64})).sizes() == torch::IntArrayRef({2, 512}));
+
+  bb::ResNet50 r50;
+  CHECK(r50->feature_dim() == 2048);
+  CHECK(count_parameters(r50) == 23508032);
+  CHECK(r50->forward(torch::randn({2, 3, 32, 32})).sizes() == torch::IntArrayRef({2, 2048}));
+
+  const auto names = state_names(r18);
+  for (const char* name : {"conv1.weight", "bn1.weight", "bn1.running_mean",
+                           "bn1.num_batches_tracked", "layer1.0.conv1.weight",
+                           "layer1.1.bn2.bias", "layer2.0.downsample.0.weight",
+                           "layer2.0.downsample.1.running_var", "layer4.1.conv2.weight"})
+    CHECK(names.count(name) == 1);
+  CHECK(names.count("fc.weight") == 0);
+  CHECK(names.count("layer1.0.downsample.0.weight") == 0);  // no shortcut where shapes agree
+  CHECK(state_names(r50).count("layer1.0.downsample.0.weight") == 1);
+  CHECK(state_names(r50).count("layer3.5.conv3.weight") == 1);
+}
+
+TEST_CASE("ResNet options: narrow widths, one channel, CIFAR stem, init", "[backbone]") {
+  bb::ResNet18 narrow(bb::ResNetOptions().width(8));
+  CHECK(narrow->feature_dim() == 64);
+  CHECK(narrow->forward(torch::randn({4, 3, 32, 32})).sizes() == torch::IntArrayRef({4, 64}));
+  bb::ResNet50 narrow50(bb::ResNetOptions().width(4));
+  CHECK(narrow50->feature_dim() == 128);
+
+  bb::ResNet18 one(bb::ResNetOptions().width(8).in_channels(1));
+  CHECK(one->conv1->weight.size(1) == 1);
+  CHECK(one->forward(torch::randn({2, 1, 32, 32})).size(1) == 64);
+
+  bb::ResNet18 cifar(bb::ResNetOptions().width(8).cifar_stem(true));
+  CHECK(cifar->conv1->weight.size(2) == 3);
+  CHECK(cifar->forward(torch::randn({2, 3, 32, 32})).size(1) == 64);
+
+  // kaiming_normal(fan_out, relu): std = sqrt(2 / (out_channels * k * k)).
+  bb::ResNet18 full;
+  const double expected_std = std::sqrt(2.0 / (64.0 * 3 * 3));
+  CHECK(full->layer1->named_parameters()["0.conv1.weight"].std().item<double>() ==
+        Approx(expected_std).epsilon(0.02));
+  CHECK(full->bn1->weight.eq(1).all().item<bool>());
+  CHECK(full->bn1->bias.eq(0).all().item<bool>());
+  bb::ResNet18 zero(bb::ResNetOptions().width(8).zero_init_residual(true));
+  CHECK(zero->named_parameters()["layer1.0.bn2.weight"].eq(0).all().item<bool>());
+  CHECK(zero->named_parameters()["layer1.0.bn1.weight"].eq(1).all().item<bool>());
+
+  CHECK_THROWS_AS(bb::ResNet18(bb::ResNetOptions().width(0)), radiossl::Error);
+}
+
+TEST_CASE("ResNet clone() is a deep copy and channels_last gives the same features",
+          "[backbone]") {
+  bb::ResNet18 net(bb::ResNetOptions().width(8));
+  net->eval();
+  const auto x = torch::randn({2, 3, 32, 32});
+  const auto y = net->forward(x);
+  auto copy = std::dynamic_pointer_cast<bb::ResNet18Impl>(net->clone());
+  REQUIRE(copy);
+  CHECK(closeness(copy->forward(x), y, 1e-6, 1e-6) == "ok");
+  {
+    torch::NoGradGuard no_grad;
+    copy->conv1->weight.add_(1.0);
+  }
+  CHECK_FALSE(copy->conv1->weight.equal(net->conv1->weight));
+
+  // Module::to(memory_format) does not exist in LibTorch 1.13: convert the weights in place.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+  CHECK(closeness(net->forward(x.contiguous(torch::MemoryFormat::ChannelsLast)), y, 1e-5, 1e-5) ==
+        "ok");
+}
+
+/// Runs the Python side once per process: torchvision ResNet-18/50 state_dicts (seeded, with
+/// non-trivial BatchNorm statistics), an input and its eval-mode features. Empty path: no
+/// torchvision in /usr/bin/python3.
+const std::filesystem::path& python_weights() {
+  static TempDir dir;
+  static const std::filesystem::path result = [] {
+    if (std::system("/usr/bin/python3 -c 'import torchvision' > /dev/null 2>&1") != 0)
+      return std::filesystem::path();
+    const auto script = dir.path / "save.py";
+    std::ofstream(script) << R"(import sys, torch, torchvision
+torch.manual_seed(7)
+out = sys.argv[1]
+for name, ctor in (("resnet18", torchvision.models.resnet18), ("resnet50", torchvision.models.resnet50)):
+    m = ctor()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so that buffers matter in eval mode
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.normal_(0, 0.1); mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5); mod.bias.normal_(0, 0.1)
+    m.eval()
+    torch.save(m.state_dict(), f"{out}/{name}.pt")
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        m.fc = torch.nn.Identity()
+        y = m(x)
+    torch.save({"x": x, "y": y, "keys": "\n".join(k for k in m.state_dict())}, f"{out}/{name}_io.pt")
+)";
+    const std::string cmd =
+        "OMP_NUM_THREADS=1 /usr/bin/python3 " + script.string() + " " + dir.path.string() + " > /dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("the torchvision script failed");
+    return dir.path;
+  }();
+  return result;
+}
+
+TEST_CASE("torchvision ResNet-18 weights load and give torchvision's features",
+          "[backbone][python]") {
+  const auto& dir = python_weights();
+  if (dir.empty()) {
+    WARN("skipped: /usr/bin/python3 has no torchvision");
+    return;
+  }
+  bb::ResNet18 net;
+  bb::load_torchvision_weights(net, dir / "resnet18.pt");
+  net->eval();
+  const auto io = load_pickle(dir / "resnet18_io.pt");
+  torch::NoGradGuard no_grad;
+  CHECK(closeness(net->forward(dict_tensor(io, "x")), dict_tensor(io, "y"), 1e-4, 1e-4) == "ok");
+
+  std::set<std::string> python_names;
+  std::istringstream keys(io.toGenericDict().at("keys").toStringRef());
+  for (std::string k; std::getline(keys, k);) python_names.insert(k);
+  CHECK(python_names.size() == 120);
+  CHECK(python_names == state_names(net));
+
+  // A 3-channel conv1 loads into a one-channel backbone summed over channels: the same features
+  // as replicating the channel.
+  bb::ResNet18 one(bb::ResNetOptions().in_channels(1));
+  bb::load_torchvision_weights(one, dir / "resnet18.pt");
+  one->eval();
+  const auto gray = dict_tensor(io, "x").narrow(1, 0, 1);
+  CHECK(closeness(one->forward(gray), net->forward(gray.repeat({1, 3, 1, 1})), 1e-4, 1e-4) ==
+        "ok");
+
+  bb::ResNet50 wrong;
+  CHECK_THROWS_WITH(bb::load_torchvision_weights(wrong, dir / "resnet18.pt"),
+                    Catch::Contains("resnet18.pt"));
+  bb::ResNet18 narrow(bb::ResNetOptions().width(8));
+  CHECK_THROWS_WITH(bb::load_torchvision_weights(narrow, dir / "resnet18.pt"),
+                    Catch::Contains("shape of 'conv1.weight'"));
+  CHECK_THROWS_WITH(bb::load_torchvision_weights(net, dir / "missing.pt"),
+                    Catch::Contains("missing.pt"));
+  CHECK_THROWS_AS(bb::load_torchvision_weights(net, dir / "save.py"), radiossl::Error);
+}
+
+TEST_CASE("torchvision ResNet-50 weights load and give torchvision's features",
+          "[backbone][python]") {
+  const auto& dir = python_weights();
+  if (dir.empty()) {
+    WARN("skipped: /usr/bin/python3 has no torchvision");
+    return;
+  }
+  bb::ResNet50 net;
+  bb::load_torchvision_weights(net, dir / "resnet50.pt");
+  net->eval();
+  const auto io = load_pickle(dir / "resnet50_io.pt");
+  torch::NoGradGuard no_grad;
+  CHECK(closeness(net->forward(dict_tensor(io, "x")), dict_tensor(io, "y"), 1e-4, 1e-4) == "ok");
+}
