@@ -30,9 +30,10 @@ concept Backbone = std::derived_from<typename B::Impl, torch::nn::Module> &&
 /// \concept CloneableBackbone
 /// A Backbone that can be deep-copied, as the EMA teacher of BYOL, DINO and All4One needs.
 /// Models: every backbone whose Impl derives from `torch::nn::Cloneable<Impl>`.
+///
+/// Note: every torch::nn::Module has a virtual clone() that throws at run time unless the module
+/// is Cloneable, so the check is on the base class, not on the presence of clone().
 template <class B>
-concept CloneableBackbone = Backbone<B> && requires(const B b) {
-  { b->clone() } -> std::convertible_to<std::shared_ptr<torch::nn::Module>>;
-};
+concept CloneableBackbone = Backbone<B> && std::derived_from<typename B::Impl, torch::nn::Cloneable<typename B::Impl>>;
 
 }  // namespace radiossl

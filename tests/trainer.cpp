@@ -1,0 +1,310 @@
+/// @file
+/// Tests of the Trainer: learning, checkpoints (atomic, resumable to identical parameters), NaN
+/// stop, hooks, CSV log and progress output. Uses the tiny archetypes of tests/support.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "radiossl/callbacks/csv_log.hpp"
+#include "radiossl/callbacks/progress.hpp"
+#include "radiossl/optim/adamw.hpp"
+#include "radiossl/optim/lars.hpp"
+#include "radiossl/optim/sgd.hpp"
+#include "radiossl/trainer.hpp"
+#include "support/archetypes.hpp"
+
+using namespace radiossl;
+namespace fs = std::filesystem;
+using archetypes::IdentityAugment;
+using archetypes::TinyBackbone;
+using archetypes::TinyMethod;
+
+namespace {
+
+/// A deterministic in-memory loader: `n` fixed 1x8x8 images, shuffled per epoch from (seed, epoch)
+/// with the standard library only (no torch RNG), two views per sample (the image and its mirror).
+struct ToyLoader {
+  struct Batch {
+    Views views;
+  };
+  ToyLoader(std::int64_t n, std::int64_t batch, std::uint64_t seed = 7) : batch_(batch), seed_(seed) {
+    auto g = at::detail::createCPUGenerator(1234);
+    data_ = torch::randn({n, 1, 8, 8}, g);
+    set_epoch(0);
+  }
+  void set_epoch(std::int64_t e) {
+    std::vector<std::int64_t> order(static_cast<std::size_t>(data_.size(0)));
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(seed_ * 1000003 + static_cast<std::uint64_t>(e));
+    std::shuffle(order.begin(), order.end(), rng);
+    batches_.clear();
+    for (std::int64_t b = 0; b < num_batches(); ++b) {
+      auto idx = torch::tensor(std::vector<std::int64_t>(order.begin() + b * batch_, order.begin() + (b + 1) * batch_));
+      auto x = data_.index_select(0, idx);
+      batches_.push_back({{x, x.flip({3})}});
+    }
+  }
+  [[nodiscard]] std::int64_t num_batches() const { return data_.size(0) / batch_; }
+  [[nodiscard]] std::uint64_t seed() const { return seed_; }
+  auto begin() { return batches_.begin(); }
+  auto end() { return batches_.end(); }
+
+  std::int64_t batch_;
+  std::uint64_t seed_;
+  torch::Tensor data_;
+  std::vector<Batch> batches_;
+};
+
+fs::path fresh_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("radiossl_trainer_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+TrainerOptions toy_options(const fs::path& out) {
+  return TrainerOptions()
+      .epochs(2)
+      .batch_size(4)
+      .lr(0.5)
+      .scale_lr_by_batch(false)
+      .warmup_epochs(0.5)
+      .weight_decay(1e-4)
+      .seed(11)
+      .device(torch::Device(torch::kCPU))
+      .out_dir(out.string())
+      .progress(false);
+}
+
+std::vector<torch::Tensor> state_of(torch::nn::Module& a, torch::nn::Module& b) {
+  std::vector<torch::Tensor> out;
+  for (auto* m : {&a, &b}) {
+    for (auto& p : m->parameters()) out.push_back(p.detach().clone());
+    for (auto& x : m->buffers()) out.push_back(x.detach().clone());
+  }
+  return out;
+}
+
+std::vector<std::string> read_lines(const fs::path& p) {
+  std::ifstream in(p);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
+}
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+}  // namespace
+
+TEST_CASE("Trainer: the loss decreases on a toy task and hooks are called", "[trainer]") {
+  const auto out = fresh_dir("learn");
+  Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::SGD> trainer(
+      toy_options(out).epochs(6).schedule(LrSchedule::constant).lr(0.1),
+      archetypes::TinyMethodOptions().noise(0.0));
+  ToyLoader loader(16, 4);
+  trainer.fit(loader);
+
+  const auto rows = read_lines(out / "train_log.csv");
+  REQUIRE(rows.size() == 1 + 24);
+  CHECK(rows[0] == "step,epoch,loss,lr,images_per_s,z_std");
+  auto loss_at = [&](std::size_t i) {
+    std::stringstream ss(rows[i]);
+    std::string cell;
+    for (int c = 0; c < 3; ++c) std::getline(ss, cell, ',');
+    return std::stod(cell);
+  };
+  double first = 0, last = 0;
+  for (std::size_t i = 1; i <= 4; ++i) first += loss_at(i);
+  for (std::size_t i = 21; i <= 24; ++i) last += loss_at(i);
+  CHECK(last < 0.5 * first);
+
+  auto& m = *trainer.method();
+  CHECK(m.train_starts == 1);
+  REQUIRE(m.progresses.size() == 24);
+  CHECK(m.progresses.front() == Approx(1.0 / 24));
+  CHECK(m.progresses.back() == Approx(1.0));
+  CHECK(m.epochs_seen == std::vector<std::int64_t>{0, 1, 2, 3, 4, 5});
+  CHECK(trainer.global_step() == 24);
+  CHECK(fs::exists(out / "last.ckpt"));
+  fs::remove_all(out);
+}
+
+TEST_CASE("Trainer: the lr follows warm-up cosine per step, scaled by batch", "[trainer]") {
+  const auto out = fresh_dir("lr");
+  Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::LARS> trainer(
+      toy_options(out).epochs(2).lr(0.4).scale_lr_by_batch(true).batch_size(512).warmup_epochs(1.0).csv_log(true));
+  REQUIRE(trainer.base_lrs().size() == 2);  // backbone and method heads
+  CHECK(trainer.base_lrs()[0] == Approx(0.8));
+  ToyLoader loader(16, 4);
+  trainer.fit(loader);
+  const auto rows = read_lines(out / "train_log.csv");
+  REQUIRE(rows.size() == 9);
+  const optim::WarmupCosine s{.warmup_steps = 4, .total_steps = 8, .start_lr = 3e-5, .min_lr = 0.0};
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    std::stringstream ss(rows[i]);
+    std::string cell;
+    for (int c = 0; c < 4; ++c) std::getline(ss, cell, ',');
+    CHECK(std::stod(cell) == Approx(s(static_cast<std::int64_t>(i) - 1, 0.8)));
+  }
+  fs::remove_all(out);
+}
+
+TEMPLATE_TEST_CASE("Trainer: a resumed run ends with parameters identical to an uninterrupted one", "[trainer]",
+                   optim::LARS, optim::AdamW, optim::SGD) {
+  using T = Trainer<TinyBackbone, TinyMethod, IdentityAugment, TestType>;
+  const auto a_dir = fresh_dir("resume_a"), b_dir = fresh_dir("resume_b");
+  ToyLoader loader(16, 4);  // 4 batches per epoch, 8 steps
+
+  T straight(toy_options(a_dir));
+  straight.fit(loader);
+  const auto want = state_of(*straight.backbone(), *straight.method());
+
+  {
+    T first(toy_options(b_dir).stop_after_steps(3));  // stops mid-epoch 0
+    first.fit(loader);
+    CHECK(first.global_step() == 3);
+  }
+  torch::manual_seed(999);  // disturb the generator: the checkpoint must restore it
+  T second(toy_options(b_dir).seed(12345).resume_from((b_dir / "last.ckpt").string()));
+  second.fit(loader);
+  CHECK(second.global_step() == 8);
+  const auto got = state_of(*second.backbone(), *second.method());
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CHECK(torch::equal(got[i], want[i]));
+  }
+  // The log of the resumed run has each step once.
+  const auto rows = read_lines(b_dir / "train_log.csv");
+  REQUIRE(rows.size() == 9);
+  for (std::size_t i = 1; i < rows.size(); ++i) CHECK(rows[i].rfind(std::to_string(i) + ",", 0) == 0);
+  fs::remove_all(a_dir);
+  fs::remove_all(b_dir);
+}
+
+TEST_CASE("Trainer: checkpoints are written atomically", "[trainer]") {
+  const auto out = fresh_dir("atomic");
+  Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::LARS> trainer(toy_options(out).epochs(1));
+  ToyLoader loader(8, 4);
+  trainer.fit(loader);
+  const auto ckpt = out / "last.ckpt";
+  REQUIRE(fs::exists(ckpt));
+  for (const auto& e : fs::directory_iterator(out)) CHECK(e.path().extension() != ".tmp");
+  const auto before = read_bytes(ckpt);
+
+  // A write that fails (a directory stands where the temporary file goes) keeps the old file.
+  fs::create_directories(out / "last.ckpt.tmp" / "blocker");
+  CHECK_THROWS_AS(trainer.save_checkpoint(), Error);
+  CHECK(read_bytes(ckpt) == before);
+  fs::remove_all(out / "last.ckpt.tmp");
+
+  // A resume from a missing file says so.
+  Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::LARS> other(
+      toy_options(out).epochs(1).resume_from((out / "missing.ckpt").string()));
+  CHECK_THROWS_WITH(other.fit(loader), Catch::Contains("missing.ckpt") && Catch::Contains("does not exist"));
+  // A resume with another epoch count is refused (its schedule would differ).
+  Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::LARS> longer(
+      toy_options(out).epochs(3).resume_from(ckpt.string()));
+  CHECK_THROWS_WITH(longer.fit(loader), Catch::Contains("epochs"));
+  fs::remove_all(out);
+}
+
+TEST_CASE("Trainer: a NaN loss stops the run naming the step; the last checkpoint stays good", "[trainer]") {
+  const auto out = fresh_dir("nan");
+  using T = Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::LARS>;
+  T trainer(toy_options(out).checkpoint_every_steps(2), archetypes::TinyMethodOptions().nan_from_call(5));
+  ToyLoader loader(16, 4);
+  try {
+    trainer.fit(loader);
+    FAIL("fit should have thrown");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    CHECK_THAT(msg, Catch::Contains("NaN") && Catch::Contains("step 5") && Catch::Contains("last.ckpt"));
+  }
+  const auto ckpt = out / "last.ckpt";
+  REQUIRE(fs::exists(ckpt));
+  T check(toy_options(out));
+  check.load_checkpoint(ckpt);
+  CHECK(check.global_step() == 4);
+  for (auto& p : check.backbone()->parameters()) CHECK(torch::isfinite(p).all().item<bool>());
+  fs::remove_all(out);
+}
+
+TEST_CASE("Progress: a bar on a terminal, plain lines otherwise", "[trainer][progress]") {
+  std::ostringstream plain;
+  callbacks::Progress p(10, 5, plain, 0);
+  p.start();
+  for (int i = 1; i <= 10; ++i) p.update(i, 0, 1.5, 0.1, 100.0);
+  const auto text = plain.str();
+  CHECK(std::count(text.begin(), text.end(), '\n') == 2);  // steps 5 and 10
+  CHECK_THAT(text, Catch::Contains("step 10/10") && Catch::Contains("ETA") && Catch::Contains("img/s"));
+  CHECK(text.find('\r') == std::string::npos);
+
+  std::ostringstream tty;
+  callbacks::Progress bar(3, 0, tty, 1);
+  bar.start();
+  for (int i = 1; i <= 3; ++i) bar.update(i, 0, 1.5, 0.1, 100.0);
+  CHECK_THAT(tty.str(), Catch::Contains("\r[") && Catch::Contains("########################]"));
+}
+
+TEST_CASE("CsvLog: fixed columns, resume keeps earlier rows", "[trainer][csv]") {
+  const auto dir = fresh_dir("csv");
+  const auto path = dir / "log.csv";
+  {
+    callbacks::CsvLog log(path);
+    log.row(1, 0, 2.0, 0.1, 50.0, {{"b", 1.0}, {"a", 2.0}});
+    log.row(2, 0, 1.5, 0.1, 50.0, {{"a", 3.0}});
+    log.row(3, 0, 1.0, 0.1, 50.0, {{"a", 3.0}, {"b", 4.0}});
+  }
+  auto rows = read_lines(path);
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[0] == "step,epoch,loss,lr,images_per_s,a,b");
+  CHECK(rows[2] == "2,0,1.5,0.10000000000000001,50,3,");
+  {
+    callbacks::CsvLog log(path, 2);
+    log.row(3, 0, 0.5, 0.1, 50.0, {{"a", 1.0}, {"b", 1.0}});
+  }
+  rows = read_lines(path);
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[3].rfind("3,0,0.5,", 0) == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("Trainer: fit from a data::Source through the threaded loader, resumable", "[trainer][loader]") {
+  std::vector<Image> images;
+  for (int i = 0; i < 12; ++i) {
+    Image im(8, 8);
+    for (std::size_t k = 0; k < im.size(); ++k) im.pixels[k] = static_cast<float>((k * (i + 3)) % 17);
+    images.push_back(std::move(im));
+  }
+  data::LoaderOptions lo;
+  lo.num_workers = 2;
+  lo.channels = 1;
+  using T = Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::LARS>;
+  const auto a_dir = fresh_dir("src_a"), b_dir = fresh_dir("src_b");
+  T straight(toy_options(a_dir));  // batch 4: 3 batches per epoch, 6 steps
+  straight.fit(data::MemorySource(images), lo);
+  CHECK(straight.global_step() == 6);
+  {
+    T first(toy_options(b_dir).stop_after_steps(4));
+    first.fit(data::MemorySource(images), lo);
+  }
+  T second(toy_options(b_dir).resume_from((b_dir / "last.ckpt").string()));
+  second.fit(data::MemorySource(images), lo);
+  const auto want = state_of(*straight.backbone(), *straight.method());
+  const auto got = state_of(*second.backbone(), *second.method());
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(torch::equal(got[i], want[i]));
+  fs::remove_all(a_dir);
+  fs::remove_all(b_dir);
+}
