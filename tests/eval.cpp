@@ -1,6 +1,7 @@
 // Evaluation arithmetic: metrics, mean/std, kNN, results CSV, report tables, PCA, figures.
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "radiossl/eval/embedding.hpp"
 #include "radiossl/eval/knn.hpp"
@@ -73,6 +74,15 @@ TEST_CASE("results.csv round-trips every field and keeps rows across appends", "
   CHECK(rows[0].result.per_class_accuracy[1] == Approx(0.5));
   CHECK(rows[0].result.confusion == r.result.confusion);
   CHECK(eval::read_results_csv(dir / "missing.csv").empty());
+  // A run killed in the middle of writing a row leaves it without its newline: the row is dropped
+  // on reading, and the next append starts on a clean line.
+  { std::ofstream(dir / "results.csv", std::ios::app) << "Curated,ResNet-18,Sim"; }
+  CHECK(eval::read_results_csv(dir / "results.csv").size() == 2);
+  r.fold = 3;
+  eval::append_results_csv(dir / "results.csv", {r});
+  const auto after = eval::read_results_csv(dir / "results.csv");
+  REQUIRE(after.size() == 3);
+  CHECK(after[2].fold == 3);
   CHECK_THROWS_WITH(eval::from_csv("a,b", "x.csv:3"), Catch::Contains("x.csv:3"));
   std::filesystem::remove_all(dir);
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -107,16 +108,21 @@ inline ResultRow from_csv(const std::string& line, const std::string& where) {
   }
 }
 
-/// Reads a results.csv; a missing file gives an empty list (a run that has not started).
+/// Reads a results.csv; a missing file gives an empty list (a run that has not started). A last
+/// line without its newline is the trace of a run killed while writing it: it is dropped (that
+/// run is redone); any other malformed line is an error.
 inline std::vector<ResultRow> read_results_csv(const std::filesystem::path& path) {
   std::vector<ResultRow> rows;
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return rows;
-  std::string line;
-  std::size_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (n == 1 || line.empty()) continue;  // header
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t start = 0, n = 0;
+  while (start < text.size()) {
+    const auto end = text.find('\n', start);
+    if (end == std::string::npos) break;  // unterminated last line: interrupted write
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (++n == 1 || line.empty()) continue;  // header
     rows.push_back(from_csv(line, path.string() + ":" + std::to_string(n)));
   }
   return rows;
@@ -125,6 +131,16 @@ inline std::vector<ResultRow> read_results_csv(const std::filesystem::path& path
 /// Appends rows to a results.csv, writing the header when the file is new; flushed at once so
 /// that an interrupted run keeps every finished row.
 inline void append_results_csv(const std::filesystem::path& path, const std::vector<ResultRow>& rows) {
+  if (std::filesystem::exists(path) && std::filesystem::file_size(path) > 0) {
+    // A line cut short by a killed run is removed first, so that appending cannot glue onto it.
+    std::ifstream in(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    in.close();
+    if (text.back() != '\n') {
+      const auto keep = text.rfind('\n');
+      std::filesystem::resize_file(path, keep == std::string::npos ? 0 : keep + 1);
+    }
+  }
   const bool fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path) == 0;
   std::ofstream out(path, std::ios::app);
   if (!out) throw Error(path.string() + ": cannot open for appending");

@@ -1,0 +1,107 @@
+/// @file
+/// Frozen-backbone feature extraction over a loader epoch, and the shared settings of the protocols.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "radiossl/concepts/backbone.hpp"
+#include "radiossl/data/loader.hpp"
+#include "radiossl/data/random.hpp"
+#include "radiossl/eval/metrics.hpp"
+#include "radiossl/image.hpp"
+
+namespace radiossl::eval {
+
+/// Images and their labels held in memory: a downstream set, or one fold of it.
+struct LabeledImages {
+  std::vector<Image> images;
+  std::vector<std::int64_t> labels;
+
+  [[nodiscard]] std::int64_t size() const { return static_cast<std::int64_t>(images.size()); }
+  /// The samples at `indices` (repeats allowed, as balanced resampling duplicates).
+  [[nodiscard]] LabeledImages subset(const std::vector<std::int64_t>& indices) const {
+    LabeledImages out;
+    out.images.reserve(indices.size());
+    out.labels.reserve(indices.size());
+    for (auto i : indices) {
+      out.images.push_back(images[static_cast<std::size_t>(i)]);
+      out.labels.push_back(labels[static_cast<std::size_t>(i)]);
+    }
+    return out;
+  }
+};
+
+/// What every protocol shares: image side, device, loader threads, seed, input channels.
+struct EvalSettings {
+  std::int64_t image_size = 224;
+  torch::Device device = torch::kCPU;
+  int num_workers = 1;
+  std::uint64_t seed = 0;
+  std::int64_t channels = 3;
+};
+
+/// solo-learn's train loader rule: drop the last batch when it is less than half full.
+inline bool solo_drop_last(std::int64_t n, std::int64_t batch) { return (n % batch) < batch / 2; }
+
+/// The values of an integer tensor as int64, on the CPU.
+inline std::vector<std::int64_t> to_int64_vector(const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kCPU, torch::kLong).contiguous();
+  return {c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel()};
+}
+
+/// `classify` for tensors of targets and predictions.
+inline Classification classify(const torch::Tensor& targets, const torch::Tensor& predictions,
+                               std::int64_t num_classes) {
+  return classify(to_int64_vector(targets), to_int64_vector(predictions), num_classes);
+}
+
+/// A seeded permutation of 0..n-1 for epoch `epoch`, as an int64 tensor (independent of torch's
+/// global generator, so that evaluation does not disturb it).
+inline torch::Tensor shuffled_indices(std::int64_t n, std::uint64_t seed, std::int64_t epoch) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  Rng rng(data::derive_seed({seed, static_cast<std::uint64_t>(epoch), 0xe7a1ULL}));
+  data::shuffle(order, rng);
+  return torch::tensor(order, torch::kLong);
+}
+
+/// A loader over `data` with augmentation `A`, set up the way the protocols use it.
+template <Augment A>
+data::Loader<data::MemorySource, A> make_loader(const LabeledImages& data, A augment, std::int64_t batch,
+                                                bool train, const EvalSettings& s, std::uint64_t seed) {
+  data::LoaderOptions o;
+  o.batch_size = batch;
+  o.num_workers = s.num_workers;
+  o.shuffle = train;
+  o.drop_last = train && solo_drop_last(data.size(), batch) && data.size() >= batch;
+  o.seed = seed;
+  o.channels = s.channels;
+  o.bad_files = data::BadFilePolicy::fail;  // in-memory images: a failure is a bug, never skipped
+  return data::Loader<data::MemorySource, A>(data::MemorySource(data.images, data.labels), std::move(augment),
+                                             std::move(o));
+}
+
+/// Features [N, F] (on CPU) and labels [N] of one epoch of `loader`, through `backbone` in eval
+/// mode without gradients. Rows follow the loader's order.
+template <Backbone B, class L>
+std::pair<torch::Tensor, torch::Tensor> extract_features(B& backbone, L& loader, std::int64_t epoch,
+                                                         torch::Device device) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = backbone->is_training();
+  backbone->eval();
+  std::vector<torch::Tensor> feats, labels;
+  loader.start_epoch(epoch);
+  while (auto batch = loader.next()) {
+    auto x = batch->views.at(0).to(device);
+    if (device.is_cuda()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    feats.push_back(backbone->forward(x).to(torch::kCPU, torch::kFloat));
+    labels.push_back(batch->labels);
+  }
+  if (was_training) backbone->train();
+  if (feats.empty()) return {torch::empty({0, backbone->feature_dim()}), torch::empty({0}, torch::kLong)};
+  return {torch::cat(feats), torch::cat(labels)};
+}
+
+}  // namespace radiossl::eval

@@ -1,0 +1,179 @@
+/// @file
+/// Settings of a benchmark-grid run: presets (smoke, quick, paper) and the JSON config file with
+/// which users point the grid at their own FITS cut-outs and labeled sets.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "radiossl/error.hpp"
+#include "radiossl/eval/protocol.hpp"
+
+namespace radiossl::grid {
+
+/// One downstream labeled set: a manifest (class folders, CSV `path,label`, or solo-learn info.json).
+struct DownstreamSpec {
+  std::string name;
+  std::filesystem::path path;
+  /// Balanced size per class over the whole set (0: as is, as the paper does for MiraBest).
+  std::int64_t per_class = 0;
+};
+
+/// Everything a grid run needs. Start from `GridConfig::preset(name)`, then override.
+struct GridConfig {
+  std::string preset = "quick";
+  std::string note;                       ///< what the preset changes from the paper, for the report
+  std::filesystem::path out = "radiossl-grid";
+  /// The synthetic dataset (simulate_sky's layout), generated into `data` when it is missing and
+  /// no user data is configured.
+  std::filesystem::path data;
+  std::uint64_t data_seed = 0;
+  std::string data_preset = "quick";
+  /// Pretraining cut-outs (a directory searched recursively, an info.json, or a list/manifest).
+  std::filesystem::path curated, uncurated;
+  std::vector<DownstreamSpec> downstream;
+
+  bool full = false;                       ///< all cells, not only the paper's
+  std::vector<std::string> methods;        ///< restrict to these (ids: simclr, byol, ...); empty = all
+  std::vector<std::string> backbones;      ///< restrict to these ("resnet18", "resnet50"); empty = all
+  std::vector<std::uint64_t> seeds{0, 1, 2};
+
+  std::int64_t pretrain_size = 224;        ///< training crop side
+  std::int64_t eval_size = 224;
+  std::int64_t batch_size = 512;           ///< paper section 4.1
+  std::int64_t epochs_curated = 600;       ///< paper: 600 on Curated, 100 on Uncurated
+  std::int64_t epochs_uncurated = 100;
+  double warmup_epochs = 10.0;
+  std::int64_t max_pretrain_images = 0;    ///< subsample the pretraining set (0 = all)
+  /// Multiplies the paper's per-method learning rates (small-batch presets use a gentler lr).
+  double lr_scale = 1.0;
+  /// Pretraining checkpoints every N steps (0: at the end of each epoch only).
+  std::int64_t checkpoint_every_steps = 0;
+
+  eval::ProtocolOptions protocol;
+  int threads = 2;                         ///< torch intra-op threads
+  int workers = 1;                         ///< loader threads
+  std::optional<std::filesystem::path> imagenet_resnet18, imagenet_resnet50;  ///< torchvision weights
+  bool random_init_baseline = true;
+  std::int64_t embedding_points = 600;     ///< per downstream set, in the 2-D figures
+
+  /// The named presets:
+  /// - `paper`: the paper's settings (3 seeds x 3 folds, 224 px, batch 512, 600/100 epochs,
+  ///   100-epoch linear and fine-tune) — for a GPU;
+  /// - `quick`: the README's main command on 2 CPU cores in under 20 minutes: every method,
+  ///   both backbones, both pretraining sets, the four sets, linear and fine-tune, at 32 px with
+  ///   few epochs, one seed and one fold of three;
+  /// - `smoke`: minutes, for CI: the same pipeline, tiny.
+  static GridConfig preset_named(const std::string& name) {
+    GridConfig c;
+    c.preset = name;
+    if (name == "paper") {
+      c.data_preset = "paper";
+      c.note = "paper settings";
+      c.protocol.linear.epochs(100).batch_size(256);
+      c.protocol.finetune.epochs(100).batch_size(256);
+      return c;
+    }
+    if (name != "quick" && name != "smoke")
+      throw Error("--preset '" + name + "': unknown preset (expected smoke, quick or paper)");
+    const bool smoke = name == "smoke";
+    c.data_preset = name;
+    c.seeds = {0};
+    c.pretrain_size = 32;
+    c.eval_size = 32;
+    c.batch_size = smoke ? 16 : 64;
+    c.epochs_curated = smoke ? 1 : 4;
+    c.epochs_uncurated = smoke ? 1 : 2;
+    c.warmup_epochs = smoke ? 0.0 : 1.0;
+    c.max_pretrain_images = smoke ? 64 : 512;
+    c.lr_scale = 1.0;
+    c.protocol.folds = smoke ? 2 : 3;
+    c.protocol.only_folds = {0};
+    c.protocol.linear.epochs(smoke ? 3 : 30).batch_size(64).milestones({smoke ? 2 : 20}).cached_views(2);
+    c.protocol.finetune.epochs(smoke ? 1 : 3).batch_size(32).warmup_epochs(smoke ? 0.0 : 0.5);
+    c.embedding_points = smoke ? 50 : 400;
+    c.note = std::string(name) + " preset: " + std::to_string(c.pretrain_size) +
+             " px images, pretraining " + std::to_string(c.epochs_curated) + " (curated) / " +
+             std::to_string(c.epochs_uncurated) + " (uncurated) epochs on at most " +
+             std::to_string(c.max_pretrain_images) + " cut-outs at batch " + std::to_string(c.batch_size) +
+             ", one seed, fold 1 of " + std::to_string(c.protocol.folds) + ", linear probe " +
+             std::to_string(c.protocol.linear.epochs()) + " epochs, fine-tuning " +
+             std::to_string(c.protocol.finetune.epochs()) +
+             " epochs: standard deviations are 0 by construction and the numbers are a check of the "
+             "pipeline, not of the paper's";
+    return c;
+  }
+
+  /// Overrides from a JSON config file (see examples/grid_config.example.json); relative paths are
+  /// relative to the file. Unknown keys are an error, so that a typo does not go unnoticed.
+  void merge_json(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    if (!in) throw Error(file.string() + ": cannot read the grid config");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+      throw Error(file.string() + ": not valid JSON (" + e.what() + ")");
+    }
+    const auto base = file.parent_path();
+    auto path_of = [&](const nlohmann::json& v) {
+      std::filesystem::path p = v.get<std::string>();
+      return p.is_relative() ? base / p : p;
+    };
+    try {
+      for (auto& [key, v] : j.items()) {
+        if (key == "out") out = path_of(v);
+        else if (key == "data") data = path_of(v);
+        else if (key == "curated") curated = path_of(v);
+        else if (key == "uncurated") uncurated = path_of(v);
+        else if (key == "downstream") {
+          downstream.clear();
+          for (const auto& d : v)
+            downstream.push_back({d.at("name").get<std::string>(), path_of(d.at("path")),
+                                  d.value("per_class", std::int64_t{0})});
+        } else if (key == "full") full = v.get<bool>();
+        else if (key == "methods") methods = v.get<std::vector<std::string>>();
+        else if (key == "backbones") backbones = v.get<std::vector<std::string>>();
+        else if (key == "seeds") seeds = v.get<std::vector<std::uint64_t>>();
+        else if (key == "pretrain_size") pretrain_size = v.get<std::int64_t>();
+        else if (key == "eval_size") eval_size = v.get<std::int64_t>();
+        else if (key == "batch_size") batch_size = v.get<std::int64_t>();
+        else if (key == "epochs_curated") epochs_curated = v.get<std::int64_t>();
+        else if (key == "epochs_uncurated") epochs_uncurated = v.get<std::int64_t>();
+        else if (key == "warmup_epochs") warmup_epochs = v.get<double>();
+        else if (key == "max_pretrain_images") max_pretrain_images = v.get<std::int64_t>();
+        else if (key == "lr_scale") lr_scale = v.get<double>();
+        else if (key == "checkpoint_every_steps") checkpoint_every_steps = v.get<std::int64_t>();
+        else if (key == "folds") protocol.folds = v.get<int>();
+        else if (key == "only_folds") protocol.only_folds = v.get<std::vector<int>>();
+        else if (key == "linear_epochs") protocol.linear.epochs(v.get<std::int64_t>());
+        else if (key == "linear_lr") protocol.linear.lr(v.get<double>());
+        else if (key == "linear_milestones") protocol.linear.milestones(v.get<std::vector<std::int64_t>>());
+        else if (key == "linear_cached_views") protocol.linear.cached_views(v.get<std::int64_t>());
+        else if (key == "finetune_epochs") protocol.finetune.epochs(v.get<std::int64_t>());
+        else if (key == "finetune_lr") protocol.finetune.lr(v.get<double>());
+        else if (key == "eval_batch_size") {
+          protocol.linear.batch_size(v.get<std::int64_t>());
+          protocol.finetune.batch_size(v.get<std::int64_t>());
+        } else if (key == "knn") {
+          if (v.get<bool>()) protocol.protocols.push_back(eval::Protocol::knn);
+        } else if (key == "threads") threads = v.get<int>();
+        else if (key == "workers") workers = v.get<int>();
+        else if (key == "imagenet_resnet18") imagenet_resnet18 = path_of(v);
+        else if (key == "imagenet_resnet50") imagenet_resnet50 = path_of(v);
+        else if (key == "random_init_baseline") random_init_baseline = v.get<bool>();
+        else throw Error(file.string() + ": unknown key '" + key + "'");
+      }
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(file.string() + ": wrong value type (" + e.what() + ")");
+    }
+  }
+};
+
+}  // namespace radiossl::grid

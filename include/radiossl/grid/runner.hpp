@@ -1,0 +1,461 @@
+/// @file
+/// Runs the benchmark grid: data, random-initialisation and ImageNet baselines, every cell's
+/// pretraining and evaluation, resumption, failures, and the report with its figures.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "radiossl/augment/presets.hpp"
+#include "radiossl/backbone/checkpoint.hpp"
+#include "radiossl/backbone/resnet.hpp"
+#include "radiossl/data/loader.hpp"
+#include "radiossl/eval/embedding.hpp"
+#include "radiossl/eval/plots.hpp"
+#include "radiossl/eval/protocol.hpp"
+#include "radiossl/eval/report.hpp"
+#include "radiossl/eval/results.hpp"
+#include "radiossl/grid/config.hpp"
+#include "radiossl/grid/grid.hpp"
+#include "radiossl/grid/names.hpp"
+#include "radiossl/io/manifest.hpp"
+#include "radiossl/io/png.hpp"
+#include "radiossl/optim/lars.hpp"
+#include "radiossl/sim/sets.hpp"
+#include "radiossl/trainer.hpp"
+
+namespace radiossl::grid {
+
+/// Lists the image files of a pretraining set: a directory (searched recursively, sorted), an
+/// info.json / CSV manifest, or a text file with one path per line.
+inline std::vector<std::filesystem::path> list_pretrain_files(const std::filesystem::path& p) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  if (fs::is_directory(p)) {
+    for (const auto& e : fs::recursive_directory_iterator(p))
+      if (e.is_regular_file() && io::is_image_file(e.path())) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+  } else if (p.extension() == ".json" || p.extension() == ".csv") {
+    files = io::read_labeled_set(p).paths;
+  } else {
+    std::ifstream in(p);
+    if (!in) throw Error(p.string() + ": cannot read the pretraining file list");
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) files.push_back(fs::path(line).is_relative() ? p.parent_path() / line : fs::path(line));
+  }
+  if (files.empty()) throw Error(p.string() + ": no pretraining images found");
+  return files;
+}
+
+/// Keeps every k-th file so that at most `n` remain (0: all); evenly spread, deterministic.
+inline std::vector<std::filesystem::path> subsample(std::vector<std::filesystem::path> files, std::int64_t n) {
+  if (n <= 0 || static_cast<std::int64_t>(files.size()) <= n) return files;
+  std::vector<std::filesystem::path> out;
+  const double step = static_cast<double>(files.size()) / static_cast<double>(n);
+  for (std::int64_t i = 0; i < n; ++i) out.push_back(files[static_cast<std::size_t>(static_cast<double>(i) * step)]);
+  return out;
+}
+
+/// Runs a grid described by a GridConfig; see examples/bench_grid.cpp.
+class GridRunner {
+ public:
+  explicit GridRunner(GridConfig config, std::ostream& log = std::cerr) : cfg_(std::move(config)), log_(log) {}
+
+  /// Data, baselines, every selected cell, then the report. Returns the number of failed cells.
+  template <class Cells>
+  int run(Cells cells) {
+    const auto start = std::chrono::steady_clock::now();
+    prepare();
+    if (cfg_.random_init_baseline) run_baselines();
+    std::size_t total = 0;
+    hana::for_each(cells, [&](auto cell) { total += wanted(cell) ? 1 : 0; });
+    std::size_t k = 0;
+    hana::for_each(cells, [&](auto cell) {
+      if (!wanted(cell)) return;
+      ++k;
+      using C = typename decltype(cell)::type;
+      run_cell<C>(k, total);
+    });
+    write_report(cells);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    log_ << "bench_grid: done in " << static_cast<long>(secs) << " s; " << failures_.size()
+         << " failed cell(s); report " << (cfg_.out / "report.md").string() << "\n";
+    return static_cast<int>(failures_.size());
+  }
+
+  [[nodiscard]] const GridConfig& config() const { return cfg_; }
+  [[nodiscard]] const std::vector<std::string>& failures() const { return failures_; }
+
+ private:
+  // ---- setup -------------------------------------------------------------------------------------
+  void prepare() {
+    namespace fs = std::filesystem;
+    fs::create_directories(cfg_.out);
+    torch::set_num_threads(std::max(cfg_.threads, 1));
+    device_ = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    const bool user_data = !cfg_.curated.empty() || !cfg_.uncurated.empty() || !cfg_.downstream.empty();
+    if (!user_data) {
+      if (cfg_.data.empty()) cfg_.data = cfg_.out / "data";
+      if (!fs::exists(cfg_.data / "dataset.json")) {
+        log_ << "bench_grid: generating the synthetic radio sky (" << cfg_.data_preset << " preset) in "
+             << cfg_.data.string() << "\n";
+        sim::GenerateOptions g;
+        g.out = cfg_.data;
+        g.seed = cfg_.data_seed;
+        g.preset = sim::DatasetPreset::from_name(cfg_.data_preset);
+        g.threads = std::max(cfg_.threads, 1);
+        g.progress = [this](const std::string& s) { log_ << "  " << s << "\n"; };
+        sim::generate_dataset(g);
+      }
+      cfg_.curated = cfg_.data / "pretrain" / "curated";
+      cfg_.uncurated = cfg_.data / "pretrain" / "uncurated";
+      const std::map<std::string, std::string> display{
+          {"mirabest", "MiraBest"}, {"rgz", "RGZ"}, {"msrs", "MSRS"}, {"vlass", "VLASS"}};
+      for (const auto& name : sim::labeled_set_names())
+        cfg_.downstream.push_back({display.count(name) ? display.at(name) : name,
+                                   cfg_.data / "labeled" / name / "manifest.csv", 0});
+    }
+    for (const auto& spec : cfg_.downstream) {
+      const auto set = io::read_labeled_set(spec.path);
+      eval::DownstreamSet d;
+      d.name = spec.name;
+      d.class_names = set.class_names;
+      d.per_class = spec.per_class;
+      std::int64_t bad = 0;
+      for (std::size_t i = 0; i < set.paths.size(); ++i) {
+        try {
+          d.data.images.push_back(io::load_image(set.paths[i]));
+          d.data.labels.push_back(set.labels[i]);
+        } catch (const std::exception& e) {
+          ++bad;
+          log_ << "bench_grid: skipping unreadable " << set.paths[i].string() << ": " << e.what() << "\n";
+        }
+      }
+      if (d.data.images.empty()) throw Error(spec.path.string() + ": no readable image in downstream set " + spec.name);
+      log_ << "bench_grid: downstream " << d.name << ": " << d.data.size() << " images, "
+           << d.class_names.size() << " classes" << (bad ? ", " + std::to_string(bad) + " unreadable skipped" : "")
+           << "\n";
+      bad_files_ += bad;
+      sets_.push_back(std::move(d));
+    }
+    for (const auto& r : eval::read_results_csv(cfg_.out / "results.csv")) done_.insert(row_key(r));
+    if (!done_.empty()) log_ << "bench_grid: resuming, " << done_.size() << " result rows already in results.csv\n";
+  }
+
+  static std::string row_key(const eval::ResultRow& r) {
+    return r.pretrain + "|" + r.backbone + "|" + r.method + "|" + std::to_string(r.seed) + "|" + r.downstream +
+           "|" + r.protocol + "|" + std::to_string(r.fold);
+  }
+
+  template <class CellT>
+  bool wanted(CellT) const {
+    using C = typename CellT::type;
+    using M = typename C::Method;
+    using B = typename C::Backbone;
+    if (!cfg_.full && !C::in_paper) return false;
+    if (!cfg_.methods.empty() &&
+        std::find(cfg_.methods.begin(), cfg_.methods.end(), std::string(M::Impl::name)) == cfg_.methods.end())
+      return false;
+    return backbone_wanted<B>();
+  }
+
+  template <class B>
+  bool backbone_wanted() const {
+    if (cfg_.backbones.empty()) return true;
+    std::string id = backbone_name<B>();  // "ResNet-18" -> "resnet18"
+    id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
+    std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::tolower(c); });
+    return std::find(cfg_.backbones.begin(), cfg_.backbones.end(), id) != cfg_.backbones.end();
+  }
+
+  eval::EvalSettings eval_settings(std::uint64_t seed) const {
+    eval::EvalSettings s;
+    s.image_size = cfg_.eval_size;
+    s.device = device_;
+    s.num_workers = cfg_.workers;
+    s.seed = seed;
+    return s;
+  }
+
+  /// Evaluates one backbone on every downstream set, appending each finished row to results.csv.
+  template <class B>
+  void evaluate_all(B& backbone, const eval::RunLabel& label, std::uint64_t seed) {
+    for (const auto& set : sets_) {
+      eval::evaluate(
+          backbone, set, label, cfg_.protocol, eval_settings(seed),
+          [this](const eval::ResultRow& r) { return done_.count(row_key(r)) > 0; },
+          [this](const eval::ResultRow& r) {
+            eval::append_results_csv(cfg_.out / "results.csv", {r});
+            done_.insert(row_key(r));
+            char acc[32];
+            std::snprintf(acc, sizeof acc, "%.1f%%", 100.0 * r.result.accuracy);
+            log_ << "    " << r.downstream << " " << r.protocol << " fold " << r.fold + 1 << ": " << acc << "\n";
+          });
+    }
+  }
+
+  // ---- baselines ---------------------------------------------------------------------------------
+  void run_baselines() {
+    hana::for_each(all_backbones, [&](auto bt) {
+      using B = typename decltype(bt)::type;
+      if (!backbone_wanted<B>()) return;
+      for (auto seed : cfg_.seeds) {
+        log_ << "bench_grid: baseline " << eval::random_init_name << " " << backbone_name<B>() << " seed " << seed << "\n";
+        try {
+          torch::manual_seed(seed);
+          B backbone;
+          backbone->to(device_);
+          evaluate_all(backbone, {eval::random_init_name, backbone_name<B>(), "-", static_cast<std::int64_t>(seed)}, seed);
+          if (seed == cfg_.seeds.front()) embed_figures(backbone, std::string(eval::random_init_name) + " " + backbone_name<B>());
+        } catch (const std::exception& e) {
+          fail(std::string(eval::random_init_name) + " " + backbone_name<B>(), e.what());
+        }
+      }
+      const auto weights = std::is_same_v<B, backbone::ResNet18> ? cfg_.imagenet_resnet18 : cfg_.imagenet_resnet50;
+      if (weights) {
+        log_ << "bench_grid: baseline " << eval::imagenet_name << " " << backbone_name<B>() << "\n";
+        try {
+          B backbone;
+          backbone::load_backbone(backbone, *weights);
+          backbone->to(device_);
+          evaluate_all(backbone, {eval::imagenet_name, backbone_name<B>(), "torchvision", 0}, 0);
+        } catch (const std::exception& e) {
+          fail(std::string(eval::imagenet_name) + " " + backbone_name<B>(), e.what());
+        }
+      }
+    });
+  }
+
+  // ---- one cell ----------------------------------------------------------------------------------
+  template <class C>
+  void run_cell(std::size_t k, std::size_t total) {
+    using M = typename C::Method;
+    using B = typename C::Backbone;
+    using P = typename C::PretrainSet;
+    using T = Trainer<B, M, augment::RadioSymmetric, optim::LARS>;
+    const std::string method = method_display_name(M::Impl::name);
+    const std::string title = method + " " + backbone_name<B>() + " " + std::string(P::name);
+    const bool curated = std::is_same_v<P, Curated>;
+    for (auto seed : cfg_.seeds) {
+      log_ << "bench_grid: [" << k << "/" << total << "] " << title << " seed " << seed << "\n";
+      const auto dir = cfg_.out / "cells" / (std::string(P::name) + "_" + backbone_name<B>() + "_" + method + "_seed" +
+                                             std::to_string(seed));
+      try {
+        B backbone;
+        const auto weights = dir / "backbone.pt";
+        if (std::filesystem::exists(weights)) {
+          backbone::load_backbone(backbone, weights);
+          log_ << "  pretraining done earlier: " << weights.string() << "\n";
+        } else {
+          auto files = subsample(list_pretrain_files(curated ? cfg_.curated : cfg_.uncurated), cfg_.max_pretrain_images);
+          typename M::Impl::Options method_options;
+          // A set smaller than one batch would give no step at all: shrink the batch, say so.
+          const auto batch = std::min<std::int64_t>(cfg_.batch_size, static_cast<std::int64_t>(files.size()));
+          if (batch < cfg_.batch_size)
+            log_ << "  only " << files.size() << " cut-outs: batch size " << batch << " instead of "
+                 << cfg_.batch_size << "\n";
+          // W-MSE whitens groups of whitening_size rows, which must divide the batch and exceed
+          // the projection size (else the covariance is singular): small-batch presets shrink both.
+          if constexpr (requires { method_options.whitening_size(); method_options.proj_output_dim(); }) {
+            if (batch % method_options.whitening_size() != 0 || batch < method_options.whitening_size()) {
+              method_options.whitening_size(batch);
+              method_options.proj_output_dim(std::min<std::int64_t>(method_options.proj_output_dim(), batch / 2));
+              log_ << "  W-MSE at batch " << batch << ": whitening size " << batch << ", projection "
+                   << method_options.proj_output_dim() << "\n";
+            }
+          }
+          auto options = TrainerOptions()
+                             .epochs(curated ? cfg_.epochs_curated : cfg_.epochs_uncurated)
+                             .batch_size(batch)
+                             .checkpoint_every_steps(cfg_.checkpoint_every_steps)
+                             .lr(method_options.lr() * cfg_.lr_scale)
+                             .warmup_epochs(cfg_.warmup_epochs)
+                             .seed(seed)
+                             .num_threads(std::max(cfg_.threads, 1))
+                             .out_dir(dir.string())
+                             .log_every_steps(20);
+          if (std::filesystem::exists(dir / "last.ckpt")) {
+            options.resume_from((dir / "last.ckpt").string());
+            log_ << "  resuming from " << (dir / "last.ckpt").string() << "\n";
+          }
+          log_ << "  pretraining on " << files.size() << " cut-outs, " << options.epochs() << " epochs\n";
+          T trainer(options, method_options, optim::LarsOptions(),
+                    augment::RadioSymmetric(augment::PretrainOptions{.size = cfg_.pretrain_size}));
+          data::LoaderOptions lo;
+          lo.num_workers = cfg_.workers;
+          lo.on_bad_file = [this](const std::string& name, const std::string& error) {
+            log_ << "  bad file " << name << ": " << error << "\n";
+          };
+          trainer.fit(data::FileSource(files), lo);
+          backbone = trainer.backbone();
+          backbone->to(torch::kCPU);
+          backbone::save_backbone(backbone, weights);
+        }
+        backbone->to(device_);
+        evaluate_all(backbone, {std::string(P::name), backbone_name<B>(), method, static_cast<std::int64_t>(seed)}, seed);
+        if (seed == cfg_.seeds.front()) embed_figures(backbone, title);
+      } catch (const std::exception& e) {
+        fail(title + " seed " + std::to_string(seed), e.what());
+      }
+    }
+  }
+
+  void fail(const std::string& what, const std::string& why) {
+    failures_.push_back(what + ": " + why);
+    log_ << "bench_grid: FAILED " << what << ": " << why << " (continuing with the other cells)\n";
+  }
+
+  // ---- figures -----------------------------------------------------------------------------------
+  /// PCA of each downstream set's features through `backbone`, coloured by class, kept under
+  /// `embeddings/<set>/<label>.png`; the report shows the best configuration's next to random init.
+  template <class B>
+  void embed_figures(B& backbone, const std::string& label) {
+    for (const auto& set : sets_) {
+      std::vector<std::int64_t> idx;
+      const auto n = set.data.size();
+      const auto take = std::min<std::int64_t>(n, cfg_.embedding_points);
+      for (std::int64_t i = 0; i < take; ++i) idx.push_back(i * n / take);
+      const auto sub = set.data.subset(idx);
+      auto settings = eval_settings(0);
+      auto loader = eval::make_loader(sub, augment::Eval(cfg_.eval_size), 128, false, settings, 0);
+      auto [feats, labels] = eval::extract_features(backbone, loader, 0, device_);
+      if (feats.size(0) < 3) continue;
+      const auto xy = eval::pca_2d(feats);
+      const auto img = eval::scatter_2d(set.name + ": " + label, xy, eval::to_int64_vector(labels), set.class_names);
+      const auto dir = cfg_.out / "embeddings" / set.name;
+      std::filesystem::create_directories(dir);
+      io::write_png(dir / (file_safe(label) + ".png"), img);
+    }
+  }
+
+  static std::string file_safe(std::string s) {
+    for (auto& c : s)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
+    return s;
+  }
+
+  // ---- report ------------------------------------------------------------------------------------
+  template <class Cells>
+  void write_report(Cells) {
+    namespace fs = std::filesystem;
+    const auto rows = eval::read_results_csv(cfg_.out / "results.csv");
+    const auto summary = eval::summarize(rows);
+    std::vector<std::string> set_names;
+    for (const auto& s : sets_) set_names.push_back(s.name);
+
+    nlohmann::json js;
+    js["preset"] = cfg_.preset;
+    js["note"] = cfg_.note;
+    js["seeds"] = cfg_.seeds;
+    js["folds"] = cfg_.protocol.folds;
+    js["cells"] = eval::summary_json(summary);
+    js["failures"] = failures_;
+    js["bad_files_skipped"] = bad_files_;
+    std::ofstream(cfg_.out / "summary.json") << js.dump(2) << "\n";
+
+    fs::create_directories(cfg_.out / "figures");
+    std::ostringstream md;
+    md << "# radiossl benchmark report (" << cfg_.preset << " preset)\n\n";
+    if (!cfg_.note.empty()) md << "> " << cfg_.note << "\n\n";
+    md << "Accuracy (%) of the last epoch, mean ± std over " << cfg_.seeds.size() << " pretraining seed(s) x "
+       << (cfg_.protocol.only_folds.empty() ? cfg_.protocol.folds : static_cast<int>(cfg_.protocol.only_folds.size()))
+       << " fold(s) of " << cfg_.protocol.folds << "-fold stratified cross-validation; best of each block in bold. "
+       << "Rows `" << eval::random_init_name << "` are a randomly initialised backbone evaluated the same way"
+       << (cfg_.imagenet_resnet18 || cfg_.imagenet_resnet50 ? "; `ImageNet` rows use the given torchvision weights" : "")
+       << ".\n\n";
+    md << "## Table 1: linear evaluation\n\n" << eval::markdown_table(summary, "linear", set_names) << "\n";
+    md << "## Table 2: fine-tuning\n\n" << eval::markdown_table(summary, "finetune", set_names) << "\n";
+    if (std::find(cfg_.protocol.protocols.begin(), cfg_.protocol.protocols.end(), eval::Protocol::knn) !=
+        cfg_.protocol.protocols.end())
+      md << "## kNN (k " << cfg_.protocol.knn.k() << ", T " << cfg_.protocol.knn.temperature() << ")\n\n"
+         << eval::markdown_table(summary, "knn", set_names) << "\n";
+    md << "## Science check: SSL against random initialisation, curated against uncurated (linear)\n\n"
+       << eval::science_check_markdown(eval::science_check(summary, "linear")) << "\n";
+    for (const std::string protocol : {"linear", "finetune"}) {
+      const auto png = "figures/accuracy_" + protocol + ".png";
+      if (bar_figure(summary, protocol, set_names, cfg_.out / png))
+        md << "![" << protocol << " accuracies](" << png << ")\n\n";
+    }
+    md << "## Feature embeddings (PCA, coloured by class)\n\n";
+    for (const auto& s : sets_) {
+      const auto dir = cfg_.out / "embeddings" / s.name;
+      if (!fs::exists(dir)) continue;
+      const auto best = best_config(summary, s.name);
+      for (const auto& label : {std::string(eval::random_init_name) + " ResNet-18", best}) {
+        const auto png = dir / (file_safe(label) + ".png");
+        if (!label.empty() && fs::exists(png))
+          md << "![" << s.name << " " << label << "](" << fs::relative(png, cfg_.out).string() << ")\n";
+      }
+      md << "\n";
+    }
+    md << "## Runs\n\nresults.csv has " << rows.size() << " rows (one per pretraining x seed x downstream set x "
+       << "protocol x fold, with per-class accuracy and the confusion matrix).\n";
+    if (bad_files_) md << "\n" << bad_files_ << " unreadable downstream file(s) were skipped (named in the log).\n";
+    if (!failures_.empty()) {
+      md << "\n## Failed cells\n\n";
+      for (const auto& f : failures_) md << "- " << f << "\n";
+    }
+    std::ofstream(cfg_.out / "report.md") << md.str();
+  }
+
+  /// "<Method> <Pretrain> <Backbone>" of the best linear mean on `set` (empty when none).
+  static std::string best_config(const std::map<eval::CellKey, eval::MeanStd>& summary, const std::string& set) {
+    std::string best;
+    double acc = -1;
+    for (const auto& [k, v] : summary)
+      if (k.protocol == "linear" && k.downstream == set && k.pretrain != eval::random_init_name &&
+          k.pretrain != eval::imagenet_name && v.mean > acc) {
+        acc = v.mean;
+        best = k.method + " " + k.backbone + " " + k.pretrain;
+      }
+    return best;
+  }
+
+  static bool bar_figure(const std::map<eval::CellKey, eval::MeanStd>& summary, const std::string& protocol,
+                         const std::vector<std::string>& sets, const std::filesystem::path& png) {
+    std::vector<std::string> series;
+    std::vector<eval::CellKey> keys;
+    for (const auto& [k, v] : summary)
+      if (k.protocol == protocol) {
+        const auto name = (k.method == "-" ? std::string() : k.method + " ") + k.pretrain + " " + k.backbone;
+        if (std::find(series.begin(), series.end(), name) == series.end()) {
+          series.push_back(name);
+          keys.push_back(k);
+        }
+      }
+    if (series.empty()) return false;
+    std::vector<eval::BarGroup> groups;
+    for (const auto& s : sets) {
+      eval::BarGroup g{s, {}, {}};
+      for (const auto& k : keys) {
+        auto it = summary.find({k.pretrain, k.backbone, k.method, s, protocol});
+        g.values.push_back(it == summary.end() ? 0.0 : it->second.mean);
+        g.errors.push_back(it == summary.end() ? 0.0 : it->second.std);
+      }
+      groups.push_back(std::move(g));
+    }
+    io::write_png(png, eval::bar_chart(protocol == "linear" ? "Linear evaluation" : "Fine-tuning", series, groups));
+    return true;
+  }
+
+  GridConfig cfg_;
+  std::ostream& log_;
+  torch::Device device_ = torch::kCPU;
+  std::vector<eval::DownstreamSet> sets_;
+  std::set<std::string> done_;
+  std::vector<std::string> failures_;
+  std::int64_t bad_files_ = 0;
+};
+
+}  // namespace radiossl::grid

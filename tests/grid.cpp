@@ -1,0 +1,169 @@
+// The benchmark grid: compile-time cells, presets and config files, and bench_grid end to end
+// (smoke preset), including resuming a run that was killed.
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "radiossl/eval/results.hpp"
+#include "radiossl/grid/config.hpp"
+#include "radiossl/grid/grid.hpp"
+#include "radiossl/sim/sets.hpp"
+
+using namespace radiossl;
+namespace fs = std::filesystem;
+namespace hana = boost::hana;
+
+namespace {
+const std::string bench_grid = std::string(RADIOSSL_BINARY_DIR) + "/examples/bench_grid";
+
+// One smoke dataset shared by the end-to-end tests of this file (generated once, seconds).
+fs::path smoke_data() {
+  static const fs::path dir = [] {
+    const auto d = fs::temp_directory_path() / "radiossl_grid_test_data";
+    if (!fs::exists(d / "dataset.json")) {
+      sim::GenerateOptions g;
+      g.out = d;
+      g.seed = 0;
+      g.preset = sim::DatasetPreset::smoke();
+      sim::generate_dataset(g);
+    }
+    return d;
+  }();
+  return dir;
+}
+
+int run(const std::string& cmd) {
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::vector<std::string> sorted_rows(const fs::path& csv) {
+  std::vector<std::string> rows;
+  for (const auto& r : eval::read_results_csv(csv)) rows.push_back(eval::to_csv(r));
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const auto d = fs::temp_directory_path() / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+}  // namespace
+
+TEST_CASE("the grid is the cartesian product of method, backbone and pretraining-set types", "[grid]") {
+  static_assert(decltype(hana::length(grid::all_cells))::value == 24);
+  std::size_t paper = 0, simclr_r50 = 0;
+  hana::for_each(grid::all_cells, [&](auto cell) {
+    using C = typename decltype(cell)::type;
+    paper += C::in_paper;
+    simclr_r50 += std::is_same_v<typename C::Method, method::SimCLR> &&
+                  std::is_same_v<typename C::Backbone, backbone::ResNet50>;
+  });
+  CHECK(paper == 18);  // ResNet-50 only on the curated set, as the paper
+  CHECK(simclr_r50 == 2);
+  const auto two = grid::make_cells(hana::tuple_t<method::BYOL>, grid::all_backbones, hana::tuple_t<grid::Curated>);
+  static_assert(decltype(hana::length(two))::value == 2);
+}
+
+TEST_CASE("grid presets and config files", "[grid]") {
+  const auto paper = grid::GridConfig::preset_named("paper");
+  CHECK(paper.seeds.size() == 3);
+  CHECK(paper.protocol.folds == 3);
+  CHECK(paper.batch_size == 512);
+  CHECK(paper.epochs_curated == 600);
+  CHECK(paper.epochs_uncurated == 100);
+  CHECK(paper.protocol.linear.lr() == 0.3);
+  CHECK(paper.protocol.linear.milestones() == std::vector<std::int64_t>{10, 80});
+  CHECK(paper.protocol.finetune.lr() == 5e-4);
+  const auto quick = grid::GridConfig::preset_named("quick");
+  CHECK_THAT(quick.note, Catch::Contains("one seed"));
+  CHECK_THROWS_WITH(grid::GridConfig::preset_named("huge"), Catch::Contains("unknown preset"));
+
+  const auto dir = fresh_dir("radiossl_grid_config");
+  std::ofstream(dir / "c.json") << R"({"seeds": [4, 5], "downstream": [{"name": "Mine", "path": "sets/m.csv",
+    "per_class": 50}], "curated": "/abs/cur", "linear_epochs": 7, "knn": true})";
+  auto c = grid::GridConfig::preset_named("smoke");
+  c.merge_json(dir / "c.json");
+  CHECK(c.seeds == std::vector<std::uint64_t>{4, 5});
+  REQUIRE(c.downstream.size() == 1);
+  CHECK(c.downstream[0].path == dir / "sets/m.csv");
+  CHECK(c.downstream[0].per_class == 50);
+  CHECK(c.curated == fs::path("/abs/cur"));
+  CHECK(c.protocol.linear.epochs() == 7);
+  CHECK(c.protocol.protocols.back() == eval::Protocol::knn);
+  std::ofstream(dir / "bad.json") << R"({"seeds": [1], "epoch": 3})";
+  CHECK_THROWS_WITH(c.merge_json(dir / "bad.json"), Catch::Contains("unknown key 'epoch'"));
+  std::ofstream(dir / "broken.json") << "{";
+  CHECK_THROWS_WITH(c.merge_json(dir / "broken.json"), Catch::Contains("not valid JSON"));
+  CHECK_THROWS_WITH(c.merge_json(dir / "none.json"), Catch::Contains("cannot read"));
+  // The example config shipped with the project parses.
+  auto ex = grid::GridConfig::preset_named("paper");
+  ex.merge_json(fs::path(RADIOSSL_SOURCE_DIR) / "examples/grid_config.example.json");
+  CHECK(ex.downstream.size() == 4);
+}
+
+TEST_CASE("bench_grid smoke: every method pretrains and is evaluated and the report has both tables",
+          "[grid][e2e]") {
+  const auto out = fresh_dir("radiossl_grid_smoke");
+  const auto cmd = bench_grid + " --preset smoke --backbones resnet18 --threads 1 --data " + smoke_data().string() +
+                   " --out " + out.string() + " > " + (out / "log.txt").string() + " 2>&1";
+  REQUIRE(run(cmd) == 0);
+  const auto rows = eval::read_results_csv(out / "results.csv");
+  // 12 cells (6 methods x 2 sets) + random init, 4 sets, 2 protocols, 1 fold.
+  CHECK(rows.size() == 13 * 4 * 2);
+  std::ifstream in(out / "report.md");
+  const std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(report, Catch::Contains("## Table 1: linear evaluation"));
+  CHECK_THAT(report, Catch::Contains("## Table 2: fine-tuning"));
+  for (const auto* m : {"All4One", "BYOL", "DINO", "SimCLR", "SwAV", "WMSE"}) {
+    CHECK_THAT(report, Catch::Contains(std::string("| ") + m + " |"));
+  }
+  CHECK_THAT(report, Catch::Contains("| Uncurated | ResNet-18 |"));
+  CHECK_THAT(report, Catch::Contains("| Random init | ResNet-18 | - |"));
+  CHECK(fs::exists(out / "summary.json"));
+  CHECK(fs::exists(out / "figures/accuracy_linear.png"));
+  CHECK(fs::exists(out / "embeddings/MiraBest/Random_init_ResNet-18.png"));
+
+  // A rerun finds everything done: no new rows, no pretraining.
+  REQUIRE(run(cmd) == 0);
+  CHECK(eval::read_results_csv(out / "results.csv").size() == rows.size());
+  std::ifstream log(out / "log.txt");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK(text.find("pretraining on") == std::string::npos);
+}
+
+TEST_CASE("bench_grid resumed after being killed ends with the results of an uninterrupted run", "[grid][e2e]") {
+  const auto dir = fresh_dir("radiossl_grid_resume");
+  std::ofstream(dir / "c.json") << R"({"methods": ["byol"], "backbones": ["resnet18"], "epochs_curated": 4,
+    "epochs_uncurated": 1, "batch_size": 8, "checkpoint_every_steps": 1, "random_init_baseline": false})";
+  const auto base = bench_grid + " --preset smoke --threads 1 --config " + (dir / "c.json").string() + " --data " +
+                    smoke_data().string() + " --out ";
+  REQUIRE(run(base + (dir / "straight").string() + " > " + (dir / "straight.log").string() + " 2>&1") == 0);
+
+  // Start, wait for the first pretraining checkpoint, kill -9, run again.
+  const auto killed = dir / "killed";
+  run(base + killed.string() + " > " + (dir / "killed.log").string() + " 2>&1 & echo $! > " + (dir / "pid").string());
+  const auto ckpt = killed / "cells" / "Curated_ResNet-18_BYOL_seed0" / "last.ckpt";
+  for (int i = 0; i < 1200 && !fs::exists(ckpt); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(fs::exists(ckpt));
+  std::ifstream pid_file(dir / "pid");
+  int pid = 0;
+  pid_file >> pid;
+  REQUIRE(pid > 0);
+  ::kill(pid, SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(run(base + killed.string() + " > " + (dir / "resumed.log").string() + " 2>&1") == 0);
+  std::ifstream log(dir / "resumed.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  const bool resumed = text.find("resuming from") != std::string::npos || text.find("done earlier") != std::string::npos;
+  CHECK(resumed);
+  const auto a = sorted_rows(dir / "straight" / "results.csv");
+  const auto b = sorted_rows(killed / "results.csv");
+  CHECK(a.size() == 2 * 4 * 2);  // curated + uncurated cells, 4 sets, 2 protocols
+  CHECK(a == b);
+}

@@ -1,0 +1,93 @@
+// The downstream protocol: folds, balancing, linear probe, fine-tuning and kNN on a tiny backbone.
+#include <cmath>
+
+#include "radiossl/backbone/resnet.hpp"
+#include "radiossl/eval/protocol.hpp"
+
+using namespace radiossl;
+
+namespace {
+// Two easy classes: a centred bright disc (0) and a ring (1), with noise, 24 x 24.
+eval::DownstreamSet disc_or_ring(std::int64_t per_class_in_file, std::int64_t balanced_per_class) {
+  eval::DownstreamSet set;
+  set.name = "Toy";
+  set.class_names = {"disc", "ring"};
+  set.per_class = balanced_per_class;
+  Rng rng(5);
+  std::normal_distribution<float> noise(0.0f, 0.05f);
+  for (std::int64_t i = 0; i < 2 * per_class_in_file; ++i) {
+    const std::int64_t label = i % 2;
+    Image img(24, 24);
+    for (std::int64_t y = 0; y < 24; ++y)
+      for (std::int64_t x = 0; x < 24; ++x) {
+        const double r = std::hypot(y - 11.5, x - 11.5);
+        const bool on = label == 0 ? r < 5 : (r > 7 && r < 10);
+        img.at(y, x) = (on ? 1.0f : 0.0f) + noise(rng);
+      }
+    set.data.images.push_back(std::move(img));
+    set.data.labels.push_back(label);
+  }
+  return set;
+}
+
+backbone::ResNet18 tiny_backbone() { return backbone::ResNet18(backbone::ResNetOptions().width(8)); }
+
+eval::EvalSettings tiny_settings() {
+  eval::EvalSettings s;
+  s.image_size = 24;
+  s.num_workers = 0;
+  s.seed = 11;
+  return s;
+}
+}  // namespace
+
+TEST_CASE("balanced folds give the per-class sizes of the protocol and keep val out of train", "[protocol]") {
+  auto set = disc_or_ring(20, 30);
+  const auto folds = data::stratified_kfold(set.data.labels, 3);
+  const auto f = eval::balanced_fold(set, folds[0], 3, data::ResampleMode::undersample_or_duplicate, 1);
+  CHECK(f.train.size() == 2 * 20);  // 30 - 30/3 per class
+  CHECK(f.val.size() == 2 * 10);
+  for (auto v : f.val) CHECK(std::find(folds[0].val.begin(), folds[0].val.end(), v) != folds[0].val.end());
+  for (auto t : f.train)
+    CHECK(std::find(folds[0].train.begin(), folds[0].train.end(), t) != folds[0].train.end());
+  const auto counts = data::class_counts(
+      [&] { std::vector<std::int64_t> l; for (auto i : f.train) l.push_back(set.data.labels[i]); return l; }());
+  CHECK(counts == std::vector<std::int64_t>{20, 20});
+  set.per_class = 0;
+  CHECK(eval::balanced_fold(set, folds[1], 3, data::ResampleMode::undersample_or_duplicate, 1).val == folds[1].val);
+}
+
+TEST_CASE("evaluate runs every protocol on every fold, resumes by skipping, leaves the backbone intact",
+          "[protocol]") {
+  const auto set = disc_or_ring(12, 0);
+  auto bb = tiny_backbone();
+  const auto before = bb->parameters()[0].clone();
+  eval::ProtocolOptions o;
+  o.folds = 2;
+  o.protocols = {eval::Protocol::linear, eval::Protocol::finetune, eval::Protocol::knn};
+  o.linear.epochs(15).batch_size(8).lr(0.1).cached_views(2);
+  o.finetune.epochs(2).batch_size(8).warmup_epochs(0.5);
+  o.knn.k(5);
+  std::vector<eval::ResultRow> rows;
+  eval::evaluate(bb, set, {"Toy", "ResNet-18", "none", 0}, o, tiny_settings(), nullptr,
+                 [&](const eval::ResultRow& r) { rows.push_back(r); });
+  REQUIRE(rows.size() == 6);
+  for (const auto& r : rows) {
+    CHECK(r.val_size == 12);
+    CHECK(r.train_size == 12);
+    CHECK(r.result.confusion.size() == 2);
+  }
+  // A random backbone's features separate a disc from a ring: the probe and kNN must do well.
+  CHECK(rows[0].protocol == "linear");
+  CHECK(rows[0].result.accuracy >= 0.75);
+  CHECK(rows[2].protocol == "knn");
+  CHECK(rows[2].result.accuracy >= 0.75);
+  CHECK(torch::equal(bb->parameters()[0], before));  // fine-tuning trained a copy
+
+  std::vector<eval::ResultRow> second;
+  eval::evaluate(bb, set, {"Toy", "ResNet-18", "none", 0}, o, tiny_settings(),
+                 [](const eval::ResultRow& r) { return r.protocol != "knn"; },
+                 [&](const eval::ResultRow& r) { second.push_back(r); });
+  REQUIRE(second.size() == 2);
+  CHECK(second[0].result.accuracy == rows[2].result.accuracy);  // deterministic
+}
