@@ -264,7 +264,7 @@ TEST_CASE("contrast keeps the [0, 1] range and scales around the mean", "[augmen
   CHECK(aug::contrast_pivot(rgb) == Approx(0.299));
 }
 
-TEST_CASE("pipelines compose at compile time; presets model Augment and reproduce from the seed", "[augment]") {
+TEST_CASE("pipelines compose at compile time and presets model Augment and reproduce from the seed", "[augment]") {
   aug::Pipeline p{aug::RandomResizedCrop{32, 0.65, 1.0}, aug::RandomHorizontalFlip{}};
   auto q = p.then(aug::RandomVerticalFlip{1.0});
   STATIC_REQUIRE(decltype(q)::size() == 3);

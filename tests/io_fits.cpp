@@ -150,7 +150,7 @@ TEST_CASE("NaN borders are kept, zero_is_blank blanks zeros", "[fits]") {
   CHECK(std::isnan(im.pixels[20]));
 }
 
-TEST_CASE("degenerate axes are squeezed; cubes need a plane", "[fits]") {
+TEST_CASE("degenerate axes are squeezed, cubes need a plane", "[fits]") {
   TempDir dir;
   const long long w = 5, h = 4;
   SECTION("NAXIS 4 [W, H, 1, 1]") {
@@ -253,7 +253,7 @@ TEST_CASE("tables, random groups and bad files are refused with one clear line",
   require_error([&] { (void)read_fits(dir / "cut.fits"); }, {"cut.fits", "truncated"});
 }
 
-TEST_CASE("beam from BMAJ/BMIN/BPA, else the last AIPS HISTORY card; BUNIT kept", "[fits]") {
+TEST_CASE("beam from BMAJ/BMIN/BPA, else the last AIPS HISTORY card, BUNIT kept", "[fits]") {
   TempDir dir;
   RawHdu hdu = raw_image(-32, 2, 2, {1, 2, 3, 4});
   hdu.history = {"AIPS   CLEAN BMAJ=  1.0000E-03 BMIN=  5.0000E-04 BPA=  10.00",

@@ -109,7 +109,7 @@ TEST_CASE("loader: every index once per epoch, drop_last, labels and shapes", "[
   CHECK(dropping.epoch_plan(0).size() == 4);
 }
 
-TEST_CASE("loader: epochs shuffle differently; the same seed gives the same batches for any worker count", "[loader]") {
+TEST_CASE("loader: epochs shuffle differently, the same seed gives the same batches for any worker count", "[loader]") {
   const int n = 30;
   auto make = [&](int workers, std::uint64_t seed, bool shuffle = true) {
     data::LoaderOptions opt;
@@ -183,7 +183,7 @@ TEST_CASE("loader: bad files are reported by name, counted, and skipped or fatal
   }
 }
 
-TEST_CASE("loader: file sources report missing files by path; memory stays bounded", "[loader]") {
+TEST_CASE("loader: file sources report missing files by path, memory stays bounded", "[loader]") {
   const auto dir = std::filesystem::temp_directory_path() / ("radiossl_loader_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   radiossl::io::LabeledSet set;

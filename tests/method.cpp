@@ -177,7 +177,7 @@ TEST_CASE("DINO: step, centre update, teacher temperature, last-layer freezing",
   CHECK(loss.item<double>() > 0.0);
 }
 
-TEST_CASE("W-MSE: step with whitening groups; stop-gradient option; whitening identity",
+TEST_CASE("W-MSE: step with whitening groups, stop-gradient option, whitening identity",
           "[method][wmse]") {
   auto backbone = narrow_backbone();
   m::WMSE method(backbone->feature_dim(),
@@ -201,7 +201,7 @@ TEST_CASE("W-MSE: step with whitening groups; stop-gradient option; whitening id
   CHECK(wf.scalar_type() == torch::kFloat);
 }
 
-TEST_CASE("SwAV: step, queue advances, prototype freezing; Sinkhorn marginals",
+TEST_CASE("SwAV: step, queue advances, prototype freezing, Sinkhorn marginals",
           "[method][swav]") {
   auto backbone = narrow_backbone();
   const auto options = m::SwAVOptions()

@@ -219,7 +219,7 @@ TEST_CASE("Trainer: checkpoints are written atomically", "[trainer]") {
   fs::remove_all(out);
 }
 
-TEST_CASE("Trainer: a NaN loss stops the run naming the step; the last checkpoint stays good", "[trainer]") {
+TEST_CASE("Trainer: a NaN loss stops the run naming the step, the last checkpoint stays good", "[trainer]") {
   const auto out = fresh_dir("nan");
   using T = Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::LARS>;
   T trainer(toy_options(out).checkpoint_every_steps(2), archetypes::TinyMethodOptions().nan_from_call(5));
