@@ -404,31 +404,28 @@ inline FitsImage read_fits(const std::filesystem::path& path, const FitsReadOpti
   status = 0;
 
   out.image = Image(height, width);
-  // Read in row blocks through a double buffer: CFITSIO scales in double, maps BLANK (and NaN)
-  // to our NaN null value, and the block bounds the extra memory for large mosaics.
+  // Read straight into the float pixels, in row blocks so that a failure names the block's HDU.
+  // CFITSIO applies BSCALE/BZERO in double before rounding to float, and maps BLANK (and NaN)
+  // to the NaN null value, so this equals reading doubles and converting, without the buffer.
   const long long rows_per_block = std::max<long long>(1, (1 << 20) / width);
-  std::vector<double> buffer(static_cast<std::size_t>(std::min(height, rows_per_block) * width));
   std::vector<LONGLONG> fpixel(naxes.size(), 1);
   long long rest = plane;
   for (std::size_t a = 2; a < naxes.size(); ++a) {
     fpixel[a] = 1 + rest % naxes[a];
     rest /= naxes[a];
   }
-  double nulval = std::numeric_limits<double>::quiet_NaN();
+  float nulval = std::numeric_limits<float>::quiet_NaN();
   for (long long row = 0; row < height; row += rows_per_block) {
     const long long rows = std::min(rows_per_block, height - row);
     fpixel[0] = 1;
     fpixel[1] = row + 1;
     int anynul = 0;
-    fits_read_pixll(f.get(), TDOUBLE, fpixel.data(), rows * width, &nulval, buffer.data(), &anynul,
-                    &status);
-    detail::check(status, path, "reading pixels of HDU " + std::to_string(out.hdu));
     float* dst = out.image.pixels.data() + row * width;
-    for (long long i = 0; i < rows * width; ++i) {
-      const double v = buffer[static_cast<std::size_t>(i)];
-      dst[i] = (opt.zero_is_blank && v == 0.0) ? std::numeric_limits<float>::quiet_NaN()
-                                               : static_cast<float>(v);
-    }
+    fits_read_pixll(f.get(), TFLOAT, fpixel.data(), rows * width, &nulval, dst, &anynul, &status);
+    detail::check(status, path, "reading pixels of HDU " + std::to_string(out.hdu));
+    if (opt.zero_is_blank)
+      for (long long i = 0; i < rows * width; ++i)
+        if (dst[i] == 0.0f) dst[i] = std::numeric_limits<float>::quiet_NaN();
   }
 
   char bunit[FLEN_VALUE] = {};
