@@ -1,0 +1,196 @@
+/// @file
+/// `embed --data DIR|manifest.csv|info.json|LIST [--weights FILE] [--out PREFIX] ...`: one feature
+/// vector per cut-out from a (pretrained) backbone, for similarity search or anomaly ranking;
+/// writes PREFIX.csv (`file,label,f0..f{D-1}`) and PREFIX.npy (float32 [N, D]). Images are
+/// prepared exactly as the evaluation prepares them (eval::extract_features, augment::Eval).
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "radiossl/augment/presets.hpp"
+#include "radiossl/backbone/checkpoint.hpp"
+#include "radiossl/eval/features.hpp"
+#include "radiossl/io/manifest.hpp"
+
+namespace fs = std::filesystem;
+using namespace radiossl;
+
+namespace {
+const char* usage =
+    "usage: embed --data DIR|manifest.csv|info.json|LIST [--weights FILE] [--backbone resnet18|resnet50]\n"
+    "             [--size PX] [--batch N] [--threads N] [--out PREFIX] [--l2-normalize]\n";
+
+/// A bad command line: one line and the usage, exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// The cut-outs: a directory (searched recursively; label = the sub-folder holding the file, so
+/// class folders give class names), a CSV manifest or info.json (their labels), or a text list.
+std::pair<std::vector<fs::path>, std::vector<std::string>> list_input(const fs::path& p) {
+  std::vector<fs::path> files;
+  std::vector<std::string> labels;
+  if (fs::is_directory(p)) {
+    for (const auto& e : fs::recursive_directory_iterator(p))
+      if (e.is_regular_file() && io::is_image_file(e.path())) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      const auto rel = f.parent_path().lexically_relative(p).string();
+      labels.push_back(rel == "." ? "" : rel);
+    }
+  } else if (p.extension() == ".csv" || p.extension() == ".json") {
+    const auto set = io::read_labeled_set(p);
+    files = set.paths;
+    for (auto l : set.labels) labels.push_back(l >= 0 ? set.class_names[static_cast<std::size_t>(l)] : "");
+  } else {
+    std::ifstream list(p);
+    for (std::string line; std::getline(list, line);)
+      if (!line.empty()) files.push_back(fs::path(line).is_relative() ? p.parent_path() / line : fs::path(line));
+    labels.assign(files.size(), "");
+  }
+  if (files.empty()) throw Error(p.string() + ": no images (.fits/.npy/.png) found");
+  return {files, labels};
+}
+
+/// A CSV field, quoted when it holds a comma or a quote.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+/// Hands a loader's batches to eval::extract_features, noting which file each feature row is
+/// and reporting progress every 10 batches.
+template <class L>
+struct Tracked {
+  explicit Tracked(L& l) : loader(l) {}
+  L& loader;
+  std::vector<std::int64_t> rows;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  void start_epoch(std::int64_t e) { loader.start_epoch(e); }
+  std::optional<data::Batch> next() {
+    auto batch = loader.next();
+    if (!batch) return batch;
+    rows.insert(rows.end(), batch->indices.begin(), batch->indices.end());
+    if (loader.stats().batches % 10 == 0)
+      std::cerr << "embed: " << rows.size() << "/" << loader.size() << " images, " << static_cast<long>(rate())
+                << " images/s\n";
+    return batch;
+  }
+  double rate() const {
+    const std::chrono::duration<double> s = std::chrono::steady_clock::now() - start;
+    return static_cast<double>(rows.size()) / std::max(s.count(), 1e-9);
+  }
+};
+
+template <class B>
+int embed(const fs::path& data, const std::string& weights, std::int64_t size, std::int64_t batch, int threads,
+          const fs::path& out, bool l2) {
+  torch::set_num_threads(threads);
+  const auto device = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  torch::manual_seed(0);
+  B net;
+  if (weights.empty()) std::cerr << "embed: no --weights given: features of a randomly initialised backbone\n";
+  else backbone::load_backbone(net, weights);
+  net->to(device);
+
+  auto [files, labels] = list_input(data);
+  data::LoaderOptions o;  // as eval::make_loader sets it up, but skipping unreadable files
+  o.batch_size = batch;
+  o.num_workers = threads;
+  o.shuffle = false;
+  o.drop_last = false;
+  o.on_bad_file = [](const std::string& name, const std::string& error) {
+    std::cerr << "embed: skipping unreadable " << name << ": " << error << "\n";
+  };
+  data::Loader loader(data::FileSource(files), augment::Eval(size), o);
+  Tracked tracked(loader);
+  torch::Tensor feats = eval::extract_features(net, tracked, 0, device).first;
+  if (tracked.rows.empty()) throw Error(data.string() + ": no readable image");
+  if (l2) feats = torch::nn::functional::normalize(feats, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  feats = feats.contiguous();
+
+  const std::int64_t n = feats.size(0), d = feats.size(1);
+  if (!out.parent_path().empty()) fs::create_directories(out.parent_path());
+  const fs::path csv_path = out.string() + ".csv", npy_path = out.string() + ".npy";
+  std::ofstream csv(csv_path);
+  csv << "file,label";
+  for (std::int64_t j = 0; j < d; ++j) csv << ",f" << j;
+  csv << "\n";
+  csv.precision(std::numeric_limits<float>::max_digits10);  // the CSV holds the .npy's exact values
+  const float* f = feats.data_ptr<float>();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<std::size_t>(tracked.rows[static_cast<std::size_t>(i)]);
+    csv << csv_field(files[k].string()) << "," << csv_field(labels[k]);
+    for (std::int64_t j = 0; j < d; ++j) csv << "," << f[i * d + j];
+    csv << "\n";
+  }
+  if (!csv.flush()) throw Error(csv_path.string() + ": cannot write");
+  io::write_npy_matrix(npy_path, f, n, d);
+  std::cerr << "embed: " << n << " images -> " << csv_path.string() << ", " << npy_path.string() << " [" << n
+            << ", " << d << "]; " << loader.stats().bad_names.size() << " unreadable skipped; "
+            << static_cast<long>(tracked.rate()) << " images/s\n";
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string data, weights, backbone = "resnet18", out = "embeddings";
+  std::int64_t size = 224, batch = 64, threads = 2;
+  bool l2 = false;
+  try {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      const auto& a = args[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
+        return args[++i];
+      };
+      auto number = [&]() -> std::int64_t {
+        const auto v = value();
+        std::size_t used = 0;
+        std::int64_t x = 0;
+        try {
+          x = std::stoll(v, &used);
+        } catch (const std::logic_error&) {  // not a number, or out of range
+        }
+        if (used != v.size() || x < 1) throw UsageError(a + ": expected a positive integer, got '" + v + "'");
+        return x;
+      };
+      if (a == "--data") data = value();
+      else if (a == "--weights") weights = value();
+      else if (a == "--backbone") backbone = value();
+      else if (a == "--size") size = number();
+      else if (a == "--batch") batch = number();
+      else if (a == "--threads") threads = number();
+      else if (a == "--out") out = value();
+      else if (a == "--l2-normalize") l2 = true;
+      else if (a == "--help" || a == "-h") {
+        std::cout << usage;
+        return 0;
+      } else throw UsageError("unknown argument '" + a + "'");
+    }
+    if (data.empty()) throw UsageError("--data is required");
+    if (!fs::exists(data)) throw UsageError("--data " + data + ": no such file or directory");
+    if (backbone != "resnet18" && backbone != "resnet50")
+      throw UsageError("--backbone: expected resnet18 or resnet50, got '" + backbone + "'");
+  } catch (const UsageError& e) {
+    std::cerr << "embed: " << e.what() << " (embed --help shows the usage)\n";
+    return 2;
+  }
+  const auto t = static_cast<int>(threads);
+  return backbone == "resnet18" ? embed<backbone::ResNet18>(data, weights, size, batch, t, out, l2)
+                                : embed<backbone::ResNet50>(data, weights, size, batch, t, out, l2);
+} catch (const std::exception& e) {
+  std::cerr << "embed: " << e.what() << "\n";
+  return 1;
+}
