@@ -17,5 +17,26 @@ if(NOT TARGET PkgConfig::WCSLIB)
   pkg_check_modules(WCSLIB REQUIRED IMPORTED_TARGET GLOBAL wcslib)
 endif()
 
+# Multi-process training (include/radiossl/dist/): LibTorch's c10d::ProcessGroupGloo is compiled
+# into libtorch_cpu, but its header needs the gloo headers (Debian: libgloo-dev; some LibTorch
+# builds ship them under their own include/) and USE_C10D_GLOO. Without them radiossl still
+# builds, and only a multi-process launch fails (with a message saying so).
+if(NOT TARGET radiossl::gloo)
+  find_path(RADIOSSL_GLOO_INCLUDE_DIR gloo/context.h HINTS ${TORCH_INSTALL_PREFIX}/include)
+  find_library(RADIOSSL_GLOO_LIBRARY gloo HINTS ${TORCH_INSTALL_PREFIX}/lib)
+  find_path(RADIOSSL_C10D_INCLUDE_DIR torch/csrc/distributed/c10d/ProcessGroupGloo.hpp HINTS ${TORCH_INCLUDE_DIRS})
+  add_library(radiossl::gloo INTERFACE IMPORTED GLOBAL)
+  if(RADIOSSL_GLOO_INCLUDE_DIR AND RADIOSSL_C10D_INCLUDE_DIR)
+    set_target_properties(radiossl::gloo PROPERTIES
+      INTERFACE_COMPILE_DEFINITIONS "RADIOSSL_HAVE_GLOO;USE_C10D_GLOO"
+      INTERFACE_INCLUDE_DIRECTORIES "${RADIOSSL_GLOO_INCLUDE_DIR}")
+    if(RADIOSSL_GLOO_LIBRARY)   # the headers' inline code may reference gloo's own symbols
+      set_target_properties(radiossl::gloo PROPERTIES INTERFACE_LINK_LIBRARIES "${RADIOSSL_GLOO_LIBRARY}")
+    endif()
+  else()
+    message(STATUS "radiossl: gloo headers not found: multi-process training disabled (Debian: libgloo-dev)")
+  endif()
+endif()
+
 set(RADIOSSL_DEPENDENCY_TARGETS torch range-v3::range-v3 Boost::headers nlohmann_json::nlohmann_json
-    PNG::PNG PkgConfig::CFITSIO PkgConfig::WCSLIB Threads::Threads)
+    PNG::PNG PkgConfig::CFITSIO PkgConfig::WCSLIB Threads::Threads radiossl::gloo)

@@ -20,6 +20,9 @@
 #include "radiossl/callbacks/progress.hpp"
 #include "radiossl/concepts/method.hpp"
 #include "radiossl/data/loader.hpp"
+#include "radiossl/dist/process_group.hpp"
+#include "radiossl/dist/replicate.hpp"
+#include "radiossl/dist/sync_batch_norm.hpp"
 #include "radiossl/error.hpp"
 #include "radiossl/optim/schedule.hpp"
 #include "radiossl/torch_fwd.hpp"
@@ -40,7 +43,9 @@ enum class LrSchedule {
 struct TrainerOptions {
   /// Passes over the data.
   TORCH_ARG(std::int64_t, epochs) = 100;
-  /// Total batch size; with `scale_lr_by_batch`, the base lr is lr * batch_size / 256.
+  /// Batch size of each process (solo-learn's per-device batch); the global batch is
+  /// dist::world_size() x batch_size, and with `scale_lr_by_batch` the base lr is
+  /// lr * global batch / 256. One process: the total batch.
   TORCH_ARG(std::int64_t, batch_size) = 256;
   /// The configured learning rate (before batch scaling); unset: the method options' `lr()` (the
   /// paper preset of each method), else 0.3.
@@ -65,7 +70,7 @@ struct TrainerOptions {
   TORCH_ARG(std::optional<torch::Device>, device) = std::nullopt;
   /// Intra-op CPU threads (torch::set_num_threads); 0 leaves LibTorch's setting.
   TORCH_ARG(int, num_threads) = 0;
-  /// Checkpoints and logs go here (`last.ckpt`, `train_log.csv`).
+  /// Checkpoints and logs go here (`last.ckpt`, `train_log.csv`); only rank 0 writes them.
   TORCH_ARG(std::string, out_dir) = "radiossl-run";
   /// Write `last.ckpt` every N optimizer steps (0: off).
   TORCH_ARG(std::int64_t, checkpoint_every_steps) = 0;
@@ -86,6 +91,11 @@ struct TrainerOptions {
   /// Stop (with a checkpoint) once this many optimizer steps are done in total; 0: run all epochs.
   /// Note: the schedule still spans all epochs, so a stopped run resumes where it left off.
   TORCH_ARG(std::int64_t, stop_after_steps) = 0;
+  /// Synchronised BatchNorm (torch.nn.SyncBatchNorm): batch statistics over the global batch of
+  /// all ranks instead of each rank's own. Switches on every dist::SyncBatchNorm1d/2d layer of the
+  /// backbone and method; a plain torch::nn::BatchNorm layer there is an error (it cannot be
+  /// synchronised). No effect on one process.
+  TORCH_ARG(bool, sync_batch_norm) = false;
 };
 
 namespace detail {
@@ -225,19 +235,29 @@ class TrainerImpl {
   void fit(L& loader) {
     const std::int64_t per_epoch = detail::batches_per_epoch(loader);
     if (per_epoch <= 0) throw Error("Trainer::fit: the loader yields no batch per epoch (too few samples for the batch size?)");
+    if constexpr (requires { loader.options().world_size; loader.options().rank; }) {
+      if (loader.options().world_size != world_ || loader.options().rank != rank_)
+        throw Error("Trainer::fit: the loader is sharded for rank " + std::to_string(loader.options().rank) + " of " +
+                    std::to_string(loader.options().world_size) + " but this process is rank " +
+                    std::to_string(rank_) + " of " + std::to_string(world_) +
+                    " (set data::LoaderOptions::world_size/rank from dist::world_size()/rank())");
+    }
     steps_per_epoch_ = per_epoch;
     total_steps_ = per_epoch * options_.epochs();
     loader_seed_ = detail::loader_seed(loader);
 
     if constexpr (requires { method_->on_train_start(backbone_); }) method_->on_train_start(backbone_);
     if (!options_.resume_from().empty()) load_checkpoint(options_.resume_from());
+    // Every replica starts from rank 0's state (initialisation or checkpoint).
+    dist::broadcast_state({backbone_.ptr().get(), method_.ptr().get()});
 
-    std::filesystem::create_directories(options_.out_dir());
+    const bool main = rank_ == 0;
+    if (main) std::filesystem::create_directories(options_.out_dir());
     std::optional<callbacks::CsvLog> csv;
-    if (options_.csv_log())
+    if (main && options_.csv_log())
       csv.emplace(std::filesystem::path(options_.out_dir()) / "train_log.csv", resumed_ ? global_step_ : -1);
     std::optional<callbacks::Progress> progress;
-    if (options_.progress()) {
+    if (main && options_.progress()) {
       progress.emplace(total_steps_, options_.log_every_steps());
       progress->start(global_step_);
     }
@@ -263,18 +283,21 @@ class TrainerImpl {
         const auto now = std::chrono::steady_clock::now();
         const double secs = std::chrono::duration<double>(now - last_time).count();
         last_time = now;
-        const double ips = secs > 0 ? static_cast<double>(batch.views.front().size(0)) / secs : 0.0;
+        const double ips =
+            secs > 0 ? static_cast<double>(batch.views.front().size(0) * world_) / secs : 0.0;  // all ranks
         if (csv) csv->row(global_step_, epoch, last_loss_, lr, ips, last_logs_);
         if (progress) progress->update(global_step_, epoch, last_loss_, lr, ips);
         if (options_.checkpoint_every_steps() > 0 && global_step_ % options_.checkpoint_every_steps() == 0)
           save_checkpoint();
         if (options_.stop_after_steps() > 0 && global_step_ >= options_.stop_after_steps()) {
           save_checkpoint();
+          wait_for_all();
           return;
         }
       }
       if (options_.checkpoint_each_epoch() || epoch + 1 == options_.epochs()) save_checkpoint();
     }
+    wait_for_all();
   }
 
   /// Trains on a `data::Source` (e.g. `data::FileSource` of FITS cut-outs) through a threaded
@@ -284,6 +307,8 @@ class TrainerImpl {
   void fit(S source, data::LoaderOptions loader_options = {}) {
     loader_options.batch_size = options_.batch_size();
     loader_options.seed = options_.seed();
+    loader_options.world_size = world_;
+    loader_options.rank = rank_;
     data::Loader<S, A> loader(std::move(source), augment_, std::move(loader_options));
     fit(loader);
   }
@@ -304,14 +329,25 @@ class TrainerImpl {
       detail::AutocastBf16 autocast(bf16_);
       out = method_->training_step(backbone_, views);
     }
-    const double loss = out.loss.template item<double>();
+    // The loss every rank logs and checks is the mean over ranks, so that all stop together.
+    double loss = 0.0;
+    if (world_ > 1) {
+      torch::Tensor l = out.loss.detach().to(torch::kFloat64).reshape({1}).clone();
+      radiossl::detail::all_reduce_sum_(l);
+      loss = l.item<double>() / static_cast<double>(world_);
+    } else {
+      loss = out.loss.template item<double>();
+    }
     if (!std::isfinite(loss)) {
       throw Error("Trainer: the loss is " + detail::describe(loss) + " at step " + std::to_string(t) +
                   " (epoch " + std::to_string(epoch_) + "); stopped without saving; last good checkpoint: " +
                   (last_checkpoint_.empty() ? std::string("none written") : last_checkpoint_.string()));
     }
     out.loss.backward();
+    averager_.average();
     optimizer_->step();
+    if (world_ > 1)  // BatchNorm running statistics: rank 0's everywhere (DDP's broadcast_buffers)
+      dist::broadcast_batch_norm_statistics({backbone_.ptr().get(), method_.ptr().get()});
     ++global_step_;
     last_loss_ = loss;
     last_logs_ = std::move(out.logs);
@@ -324,9 +360,14 @@ class TrainerImpl {
 
   /// Writes everything a resumed run needs to `path` (default `<out_dir>/last.ckpt`) atomically:
   /// a temporary file in the same directory, then a rename, so a crash or a failed write never
-  /// leaves a truncated checkpoint and the previous one stays intact.
+  /// leaves a truncated checkpoint and the previous one stays intact. Only rank 0 writes (the
+  /// replicas are identical); other ranks just remember the path.
   void save_checkpoint(std::filesystem::path path = {}) {
     if (path.empty()) path = std::filesystem::path(options_.out_dir()) / "last.ckpt";
+    if (rank_ != 0) {
+      last_checkpoint_ = path;
+      return;
+    }
     torch::serialize::OutputArchive ar;
     {
       torch::serialize::OutputArchive sub;
@@ -348,6 +389,7 @@ class TrainerImpl {
     ar.write("trainer/epochs", torch::tensor(options_.epochs()));
     ar.write("trainer/loader_seed", torch::tensor(loader_seed_));
     ar.write("trainer/base_lrs", torch::tensor(base_lrs_, torch::kDouble));
+    ar.write("trainer/global_batch", torch::tensor(options_.batch_size() * world_));
     {
       at::Generator gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
@@ -368,7 +410,10 @@ class TrainerImpl {
     last_checkpoint_ = path;
   }
 
-  /// Restores a checkpoint written by `save_checkpoint` into this Trainer.
+  /// Restores a checkpoint written by `save_checkpoint` into this Trainer (every rank reads it).
+  /// A checkpoint written with another global batch (another world size) resumes at the same
+  /// point of the data: finished epochs, plus the samples of the current epoch rounded down to
+  /// whole new batches.
   void load_checkpoint(const std::filesystem::path& path) {
     if (!std::filesystem::exists(path)) throw Error("Trainer: resume_from " + path.string() + " does not exist");
     torch::serialize::InputArchive ar;
@@ -398,7 +443,15 @@ class TrainerImpl {
     ar.read("trainer/epochs", epochs);
     ar.read("trainer/loader_seed", seed);
     ar.read("rng/cpu", rng);
-    if (steps_per_epoch_ > 0 && per_epoch.item<std::int64_t>() != steps_per_epoch_)
+    std::int64_t step_now = step.item<std::int64_t>();
+    torch::Tensor old_global;
+    const std::int64_t global_batch = options_.batch_size() * world_;
+    if (steps_per_epoch_ > 0 && per_epoch.item<std::int64_t>() != steps_per_epoch_ &&
+        ar.try_read("trainer/global_batch", old_global) && old_global.item<std::int64_t>() != global_batch) {
+      const std::int64_t old_per_epoch = per_epoch.item<std::int64_t>();
+      const std::int64_t samples_in_epoch = (step_now % old_per_epoch) * old_global.item<std::int64_t>();
+      step_now = step_now / old_per_epoch * steps_per_epoch_ + samples_in_epoch / global_batch;
+    } else if (steps_per_epoch_ > 0 && per_epoch.item<std::int64_t>() != steps_per_epoch_)
       throw Error("Trainer: checkpoint " + path.string() + " was written with " +
                   std::to_string(per_epoch.item<std::int64_t>()) + " batches per epoch, the loader now has " +
                   std::to_string(steps_per_epoch_));
@@ -414,7 +467,7 @@ class TrainerImpl {
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_state(rng.to(torch::kCPU));
     }
-    global_step_ = step.item<std::int64_t>();
+    global_step_ = step_now;
     resumed_ = true;
     last_checkpoint_ = path;
   }
@@ -431,20 +484,44 @@ class TrainerImpl {
   [[nodiscard]] const std::vector<double>& base_lrs() const { return base_lrs_; }
 
  private:
+  /// Returns on every rank once rank 0's last checkpoint is written, so that a program may read
+  /// it right after fit() on any rank.
+  void wait_for_all() {
+    if (world_ > 1) radiossl::detail::communicator()->barrier();
+  }
+
   static TrainerOptions seeded(TrainerOptions o) {
+    // Join the job first: methods size per-rank state from dist::world_size() (SwAV's queue).
+    // One process: nothing happens. Under torchrun/srun/mpirun: see dist/launch.hpp.
+    dist::init_from_env();
     torch::manual_seed(o.seed());
     if (o.num_threads() > 0) torch::set_num_threads(o.num_threads());
     return o;
   }
 
   void setup(OptimizerOptions oo) {
-    device_ = options_.device().value_or(torch::cuda::is_available() ? torch::Device(torch::kCUDA)
-                                                                    : torch::Device(torch::kCPU));
+    world_ = dist::world_size();
+    rank_ = dist::rank();
+    torch::Device gpu(torch::kCUDA);
+    if (world_ > 1 && torch::cuda::is_available())  // one GPU per process of a node
+      gpu = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
+                                            dist::launch_from_env().local_rank %
+                                            static_cast<std::int64_t>(torch::cuda::device_count())));
+    device_ = options_.device().value_or(torch::cuda::is_available() ? gpu : torch::Device(torch::kCPU));
     const bool cuda = device_.is_cuda();
     channels_last_ = options_.channels_last().value_or(cuda);
     bf16_ = cuda && options_.bf16_autocast().value_or(true);
     backbone_->to(device_);
     method_->to(device_);
+    if (options_.sync_batch_norm()) {
+      std::int64_t plain_b = 0, plain_m = 0;
+      dist::set_sync_batch_norm(*backbone_.ptr(), true, &plain_b);
+      dist::set_sync_batch_norm(*method_.ptr(), true, &plain_m);
+      if (plain_b + plain_m > 0)
+        throw Error("TrainerOptions::sync_batch_norm: " + std::to_string(plain_b) + " BatchNorm layers of the backbone and " +
+                    std::to_string(plain_m) + " of the method are plain torch::nn::BatchNorm, which cannot be "
+                    "synchronised; build them as radiossl::dist::SyncBatchNorm1d/2d (same parameters and names)");
+    }
     if (channels_last_) {
       torch::NoGradGuard ng;
       for (auto* m : {static_cast<torch::nn::Module*>(backbone_.ptr().get()),
@@ -470,8 +547,9 @@ class TrainerImpl {
       if (!wd) wd = method_->options().weight_decay();
     }
     const double configured = lr.value_or(0.3);
-    const double base = options_.scale_lr_by_batch() ? optim::scale_lr_by_batch(configured, options_.batch_size())
-                                                     : configured;
+    const double base = options_.scale_lr_by_batch()
+                            ? optim::scale_lr_by_batch(configured, options_.batch_size() * world_)
+                            : configured;
     if constexpr (requires { oo.lr(base); }) oo.lr(base);
     if constexpr (requires { oo.weight_decay(0.0); })
       if (wd) oo.weight_decay(*wd);
@@ -500,6 +578,10 @@ class TrainerImpl {
         if (!trainable.empty()) groups.emplace_back(std::move(trainable), std::move(special_options));
       }
     }
+    std::vector<torch::Tensor> trainable;
+    for (auto& g : groups)
+      for (auto& p : g.params()) trainable.push_back(p);
+    averager_ = dist::GradientAverager(std::move(trainable));
     optimizer_ = std::make_unique<O>(std::move(groups), std::move(oo));
     for (auto& g : optimizer_->optimizer().param_groups()) base_lrs_.push_back(g.options().get_lr());
   }
@@ -539,6 +621,9 @@ class TrainerImpl {
   torch::Device device_{torch::kCPU};
   bool channels_last_ = false;
   bool bf16_ = false;
+  std::int64_t world_ = 1;
+  std::int64_t rank_ = 0;
+  dist::GradientAverager averager_;
   std::vector<double> base_lrs_;
   std::int64_t global_step_ = 0;
   std::int64_t epoch_ = 0;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "radiossl/dist/sync_batch_norm.hpp"
 #include "radiossl/torch_fwd.hpp"
 
 namespace radiossl::backbone {
@@ -22,7 +23,7 @@ inline torch::nn::Conv2d conv1x1(std::int64_t in, std::int64_t out, std::int64_t
 /// torchvision's projection shortcut `downsample`: conv1x1 (strided) then BatchNorm, so that
 /// its parameters are named `downsample.0.weight`, `downsample.1.*`.
 inline torch::nn::Sequential downsample(std::int64_t in, std::int64_t out, std::int64_t stride) {
-  return torch::nn::Sequential(conv1x1(in, out, stride), torch::nn::BatchNorm2d(out));
+  return torch::nn::Sequential(conv1x1(in, out, stride), dist::SyncBatchNorm2d(out));
 }
 
 }  // namespace detail
@@ -41,9 +42,9 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
   /// Registers the submodules; Cloneable::clone() calls it again on the copy.
   void reset() override {
     conv1 = register_module("conv1", detail::conv3x3(in_planes_, planes_, stride_));
-    bn1 = register_module("bn1", torch::nn::BatchNorm2d(planes_));
+    bn1 = register_module("bn1", dist::SyncBatchNorm2d(planes_));
     conv2 = register_module("conv2", detail::conv3x3(planes_, planes_));
-    bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes_));
+    bn2 = register_module("bn2", dist::SyncBatchNorm2d(planes_));
     downsample = nullptr;
     if (stride_ != 1 || in_planes_ != planes_ * expansion)
       downsample = register_module("downsample",
@@ -58,10 +59,10 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
   }
 
   /// The BatchNorm whose weight zero_init_residual sets to 0.
-  torch::nn::BatchNorm2d& last_bn() { return bn2; }
+  dist::SyncBatchNorm2d& last_bn() { return bn2; }
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  dist::SyncBatchNorm2d bn1{nullptr}, bn2{nullptr};
   torch::nn::Sequential downsample{nullptr};
 
  private:
@@ -82,11 +83,11 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
 
   void reset() override {
     conv1 = register_module("conv1", detail::conv1x1(in_planes_, planes_));
-    bn1 = register_module("bn1", torch::nn::BatchNorm2d(planes_));
+    bn1 = register_module("bn1", dist::SyncBatchNorm2d(planes_));
     conv2 = register_module("conv2", detail::conv3x3(planes_, planes_, stride_));
-    bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes_));
+    bn2 = register_module("bn2", dist::SyncBatchNorm2d(planes_));
     conv3 = register_module("conv3", detail::conv1x1(planes_, planes_ * expansion));
-    bn3 = register_module("bn3", torch::nn::BatchNorm2d(planes_ * expansion));
+    bn3 = register_module("bn3", dist::SyncBatchNorm2d(planes_ * expansion));
     downsample = nullptr;
     if (stride_ != 1 || in_planes_ != planes_ * expansion)
       downsample = register_module("downsample",
@@ -101,10 +102,10 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
     return out.relu_();
   }
 
-  torch::nn::BatchNorm2d& last_bn() { return bn3; }
+  dist::SyncBatchNorm2d& last_bn() { return bn3; }
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  dist::SyncBatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Sequential downsample{nullptr};
 
  private:

@@ -64,7 +64,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl<Block, L1, L2, L3, L4>
                     ? torch::nn::Conv2dOptions(options_.in_channels(), w, 3).stride(1).padding(2)
                     : torch::nn::Conv2dOptions(options_.in_channels(), w, 7).stride(2).padding(3);
     conv1 = this->register_module("conv1", torch::nn::Conv2d(stem.bias(false)));
-    bn1 = this->register_module("bn1", torch::nn::BatchNorm2d(w));
+    bn1 = this->register_module("bn1", dist::SyncBatchNorm2d(w));
     in_planes_ = w;
     layer1 = this->register_module("layer1", make_layer(w, L1, 1));
     layer2 = this->register_module("layer2", make_layer(2 * w, L2, 2));
@@ -88,7 +88,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl<Block, L1, L2, L3, L4>
   const ResNetOptions& options() const { return options_; }
 
   torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  dist::SyncBatchNorm2d bn1{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
 
  private:
@@ -108,7 +108,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl<Block, L1, L2, L3, L4>
     for (auto& module : this->modules(/*include_self=*/false)) {
       if (auto* conv = module->template as<torch::nn::Conv2d>()) {
         torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
-      } else if (auto* bn = module->template as<torch::nn::BatchNorm2d>()) {
+      } else if (auto* bn = module->template as<dist::SyncBatchNorm2dImpl>()) {
         bn->weight.fill_(1.0);
         bn->bias.zero_();
       }

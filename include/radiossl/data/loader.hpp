@@ -23,6 +23,7 @@
 
 #include <range/v3/range/conversion.hpp>
 #include <range/v3/view/chunk.hpp>
+#include <range/v3/view/drop.hpp>
 #include <range/v3/view/iota.hpp>
 #include <range/v3/view/take.hpp>
 #include <range/v3/view/transform.hpp>
@@ -119,6 +120,13 @@ struct LoaderOptions {
   /// Called (serialised) for every bad file with its name and the error; by default a line on
   /// std::cerr. Bad files are also counted in `LoaderStats`.
   std::function<void(const std::string& name, const std::string& error)> on_bad_file;
+  /// Data parallelism: the number of processes sharing each epoch (dist::world_size()) ...
+  std::int64_t world_size = 1;
+  /// ... and this process's rank. Each global batch of `world_size * batch_size` consecutive
+  /// samples of the epoch's permutation is cut into `world_size` slices of `batch_size`; rank r
+  /// takes slice r, so the ranks' batches are disjoint and together form the batch one process
+  /// with `world_size * batch_size` would see. Needs drop_last when world_size > 1.
+  std::int64_t rank = 0;
 };
 
 /// Running totals over every epoch of a loader: nothing is lost silently.
@@ -167,6 +175,11 @@ class Loader {
     if (opt_.num_workers < 0) throw Error("Loader: num_workers must be >= 0");
     if (opt_.prefetch < 1) throw Error("Loader: prefetch must be >= 1, got " + std::to_string(opt_.prefetch));
     if (opt_.channels != 1 && opt_.channels != 3) throw Error("Loader: channels must be 1 or 3");
+    if (opt_.world_size < 1 || opt_.rank < 0 || opt_.rank >= opt_.world_size)
+      throw Error("Loader: rank " + std::to_string(opt_.rank) + " is outside [0, world_size " +
+                  std::to_string(opt_.world_size) + ")");
+    if (opt_.world_size > 1 && !opt_.drop_last)
+      throw Error("Loader: drop_last must be true when world_size > 1 (every rank needs full, equal batches)");
     if (opt_.retain_freed_memory) augment::retain_freed_memory();
   }
   Loader(const Loader&) = delete;
@@ -176,24 +189,27 @@ class Loader {
   /// Number of samples in the source.
   [[nodiscard]] std::int64_t size() const { return static_cast<std::int64_t>(source_.size()); }
 
-  /// Batches per epoch (before any bad-file skips).
+  /// Batches per epoch of this rank (before any bad-file skips).
   [[nodiscard]] std::int64_t batches_per_epoch() const {
-    const std::int64_t n = size(), b = opt_.batch_size;
+    const std::int64_t n = size(), b = opt_.batch_size * opt_.world_size;
     return opt_.drop_last ? n / b : (n + b - 1) / b;
   }
 
-  /// The index batches of one epoch: iota -> seeded shuffle -> take (drop_last) -> chunk.
+  /// This rank's index batches of one epoch: iota -> seeded shuffle (the same on every rank) ->
+  /// take (drop_last) -> chunk into global batches -> this rank's slice of each.
   [[nodiscard]] std::vector<std::vector<std::int64_t>> epoch_plan(std::int64_t epoch) const {
     namespace rv = ranges::views;
-    const std::int64_t n = size(), b = opt_.batch_size;
+    const std::int64_t n = size(), b = opt_.batch_size, global = b * opt_.world_size;
     auto order = rv::iota(std::int64_t{0}, n) | ranges::to<std::vector>();
     if (opt_.shuffle) {
       Rng rng(derive_seed({opt_.seed, static_cast<std::uint64_t>(epoch), 0x5348554646ULL, 1}));
       data::shuffle(order, rng);
     }
-    const std::int64_t used = opt_.drop_last ? (n / b) * b : n;
-    return order | rv::take(used) | rv::chunk(b) |
-           rv::transform([](auto&& chunk) { return chunk | ranges::to<std::vector<std::int64_t>>(); }) |
+    const std::int64_t used = opt_.drop_last ? (n / global) * global : n;
+    const auto skip = static_cast<std::ptrdiff_t>(opt_.rank * b);
+    return order | rv::take(used) | rv::chunk(global) | rv::transform([skip, b](auto&& chunk) {
+             return chunk | rv::drop(skip) | rv::take(b) | ranges::to<std::vector<std::int64_t>>();
+           }) |
            ranges::to<std::vector>();
   }
 

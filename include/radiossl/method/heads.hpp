@@ -12,6 +12,7 @@
 
 #include "radiossl/concepts/method.hpp"
 #include "radiossl/error.hpp"
+#include "radiossl/dist/sync_batch_norm.hpp"
 #include "radiossl/torch_fwd.hpp"
 
 namespace radiossl::method {
@@ -40,7 +41,7 @@ inline torch::nn::Sequential mlp_head(std::int64_t in, std::int64_t hidden, std:
                                       bool batch_norm) {
   torch::nn::Sequential head;
   head->push_back(torch::nn::Linear(in, hidden));
-  if (batch_norm) head->push_back(torch::nn::BatchNorm1d(hidden));
+  if (batch_norm) head->push_back(dist::SyncBatchNorm1d(hidden));
   head->push_back(torch::nn::ReLU());
   head->push_back(torch::nn::Linear(hidden, out));
   return head;
@@ -51,9 +52,9 @@ inline torch::nn::Sequential mlp_head(std::int64_t in, std::int64_t hidden, std:
 inline torch::nn::Sequential all4one_projector(std::int64_t in, std::int64_t hidden,
                                                std::int64_t out) {
   return torch::nn::Sequential(
-      torch::nn::Linear(in, hidden), torch::nn::BatchNorm1d(hidden), torch::nn::ReLU(),
-      torch::nn::Linear(hidden, hidden), torch::nn::BatchNorm1d(hidden), torch::nn::ReLU(),
-      torch::nn::Linear(hidden, out), torch::nn::BatchNorm1d(out));
+      torch::nn::Linear(in, hidden), dist::SyncBatchNorm1d(hidden), torch::nn::ReLU(),
+      torch::nn::Linear(hidden, hidden), dist::SyncBatchNorm1d(hidden), torch::nn::ReLU(),
+      torch::nn::Linear(hidden, out), dist::SyncBatchNorm1d(out));
 }
 
 /// A bias-free Linear(in -> out) under weight normalisation, as `nn.utils.weight_norm` with
@@ -125,11 +126,11 @@ class DINOHeadImpl : public torch::nn::Cloneable<DINOHeadImpl> {
       mlp->push_back(torch::nn::Linear(o.in(), o.bottleneck()));
     } else {
       mlp->push_back(torch::nn::Linear(o.in(), o.hidden()));
-      if (o.use_bn()) mlp->push_back(torch::nn::BatchNorm1d(o.hidden()));
+      if (o.use_bn()) mlp->push_back(dist::SyncBatchNorm1d(o.hidden()));
       mlp->push_back(torch::nn::GELU());
       for (std::int64_t i = 0; i < layers - 2; ++i) {
         mlp->push_back(torch::nn::Linear(o.hidden(), o.hidden()));
-        if (o.use_bn()) mlp->push_back(torch::nn::BatchNorm1d(o.hidden()));
+        if (o.use_bn()) mlp->push_back(dist::SyncBatchNorm1d(o.hidden()));
         mlp->push_back(torch::nn::GELU());
       }
       mlp->push_back(torch::nn::Linear(o.hidden(), o.bottleneck()));

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "radiossl/concepts/method.hpp"
+#include "radiossl/detail/collectives.hpp"
 #include "radiossl/loss/nt_xent.hpp"
 #include "radiossl/method/heads.hpp"
 #include "radiossl/torch_fwd.hpp"
@@ -52,9 +53,11 @@ class SimCLRImpl : public torch::nn::Cloneable<SimCLRImpl> {
     std::vector<torch::Tensor> z;
     z.reserve(views.size());
     for (const auto& v : views) z.push_back(projector->forward(backbone->forward(v)));
-    const std::int64_t n = views[0].size(0);
-    const auto idx = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(
-                                          views[0].device()))
+    // Sample ids are global (offset by this rank's slice): nt_xent gathers the other ranks'
+    // rows, whose ids must not collide with ours, or their samples would count as positives.
+    const std::int64_t n = views[0].size(0), first = n * radiossl::detail::rank();
+    const auto idx = torch::arange(first, first + n,
+                                   torch::TensorOptions().dtype(torch::kLong).device(views[0].device()))
                          .repeat({static_cast<std::int64_t>(views.size())});
     return {loss::nt_xent(torch::cat(z), idx, options_.temperature()), {}};
   }

@@ -1,0 +1,601 @@
+/// @file
+/// Tests of multi-process data parallelism: the launch environment, the loader's sharding, and
+/// real 2-process jobs on loopback Gloo (this test binary re-runs itself as the ranks).
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "radiossl/augment/presets.hpp"
+#include "radiossl/backbone/resnet.hpp"
+#include "radiossl/data/loader.hpp"
+#include "radiossl/dist/launch.hpp"
+#include "radiossl/dist/process_group.hpp"
+#include "radiossl/dist/sync_batch_norm.hpp"
+#include "radiossl/loss/nt_xent.hpp"
+#include "radiossl/method/simclr.hpp"
+#include "radiossl/optim/lars.hpp"
+#include "radiossl/trainer.hpp"
+
+extern char** environ;
+
+using namespace radiossl;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Sets environment variables for a scope and restores the previous values.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(const std::map<std::string, std::optional<std::string>>& vars) {
+    for (const auto& [k, v] : vars) {
+      const char* old = std::getenv(k.c_str());
+      saved_[k] = old ? std::optional<std::string>(old) : std::nullopt;
+      if (v) ::setenv(k.c_str(), v->c_str(), 1);
+      else ::unsetenv(k.c_str());
+    }
+  }
+  ~ScopedEnv() {
+    for (const auto& [k, v] : saved_) {
+      if (v) ::setenv(k.c_str(), v->c_str(), 1);
+      else ::unsetenv(k.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+const std::vector<std::string> launch_vars = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
+                                              "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NNODES",
+                                              "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+                                              "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE",
+                                              "RADIOSSL_DIST_TIMEOUT"};
+
+/// Only `vars` set among the launch variables.
+std::map<std::string, std::optional<std::string>> only(const std::map<std::string, std::string>& vars) {
+  std::map<std::string, std::optional<std::string>> m;
+  for (const auto& k : launch_vars) m[k] = std::nullopt;
+  for (const auto& [k, v] : vars) m[k] = v;
+  return m;
+}
+
+/// A TCP port that was free a moment ago (bind to port 0 and ask), so that parallel test runs
+/// do not collide on a fixed port.
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+fs::path fresh_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("radiossl_dist_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+/// One rank of a job: this test binary running the hidden worker test.
+struct Rank {
+  pid_t pid = -1;
+  int status = -1;
+  bool done = false;
+  double seconds = 0;
+};
+
+/// Starts `world` ranks of the hidden worker in `mode`, each logging to `<dir>/rank<r>.log`.
+std::vector<Rank> launch(const std::string& mode, const fs::path& dir, int world, double timeout_s) {
+  const std::string exe = fs::read_symlink("/proc/self/exe").string();
+  const std::string port = std::to_string(free_port());
+  std::vector<Rank> ranks(static_cast<std::size_t>(world));
+  for (int r = 0; r < world; ++r) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string kv = *e;
+      const std::string key = kv.substr(0, kv.find('='));
+      if (std::find(launch_vars.begin(), launch_vars.end(), key) == launch_vars.end()) env.push_back(kv);
+    }
+    env.push_back("RANK=" + std::to_string(r));
+    env.push_back("LOCAL_RANK=" + std::to_string(r));
+    env.push_back("WORLD_SIZE=" + std::to_string(world));
+    env.push_back("MASTER_ADDR=127.0.0.1");
+    env.push_back("MASTER_PORT=" + port);
+    env.push_back("RADIOSSL_DIST_TIMEOUT=" + std::to_string(timeout_s));
+    env.push_back("RADIOSSL_TEST_DIST_MODE=" + mode);
+    env.push_back("RADIOSSL_TEST_DIST_OUT=" + dir.string());
+    std::vector<char*> envp;
+    for (auto& s : env) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> args = {exe, "[dist_worker]"};
+    std::vector<char*> argv;
+    for (auto& s : args) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    const std::string log = (dir / ("rank" + std::to_string(r) + ".log")).string();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    REQUIRE(rc == 0);
+    ranks[static_cast<std::size_t>(r)].pid = pid;
+  }
+  return ranks;
+}
+
+/// Waits for every rank at most `limit_s` seconds, then SIGKILLs the ones left (never hangs);
+/// with `until_rank0`, kills the others as soon as rank 0 has ended.
+void wait_all(std::vector<Rank>& ranks, double limit_s, bool until_rank0 = false) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    bool all = true;
+    for (auto& r : ranks) {
+      if (r.done) continue;
+      int st = 0;
+      if (::waitpid(r.pid, &st, WNOHANG) == r.pid) {
+        r.done = true;
+        r.status = st;
+        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      } else {
+        all = false;
+      }
+    }
+    if (all) return;
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > limit_s ||
+        (until_rank0 && ranks[0].done)) {
+      for (auto& r : ranks)
+        if (!r.done) {
+          ::kill(r.pid, SIGKILL);
+          ::waitpid(r.pid, &r.status, 0);
+          r.done = true;
+          r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        }
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+bool exited_ok(const Rank& r) { return r.status >= 0 && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0; }
+
+std::vector<Image> random_images(int n, std::int64_t side) {
+  std::vector<Image> out;
+  std::mt19937 g(42);
+  std::uniform_real_distribution<float> u(0.0F, 1.0F);
+  for (int i = 0; i < n; ++i) {
+    Image im(1, side, side);
+    for (auto& p : im.pixels) p = u(g);
+    out.push_back(std::move(im));
+  }
+  return out;
+}
+
+using DistTrainer = Trainer<backbone::ResNet18, method::SimCLR, augment::RadioSymmetric, optim::LARS>;
+
+/// A small backbone built with synchronisable BatchNorm (two conv-BN-ReLU stages).
+struct SyncNetImpl : torch::nn::Cloneable<SyncNetImpl> {
+  SyncNetImpl() { reset(); }
+  void reset() override {
+    conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).stride(2).bias(false)));
+    bn1 = register_module("bn1", dist::SyncBatchNorm2d(8));
+    conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).stride(2).bias(false)));
+    bn2 = register_module("bn2", dist::SyncBatchNorm2d(16));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = bn1(conv1(x)).relu();
+    return bn2(conv2(x)).relu().mean({2, 3});
+  }
+  [[nodiscard]] std::int64_t feature_dim() const { return 16; }
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  dist::SyncBatchNorm2d bn1{nullptr}, bn2{nullptr};
+};
+TORCH_MODULE(SyncNet);
+
+/// SimCLR numbering its samples uniquely over ranks (arange + rank * n), as NT-Xent's positive
+/// mask needs once embeddings are gathered; method/simclr.hpp numbers every rank's batch from 0.
+struct GlobalSimCLRImpl : method::SimCLRImpl {
+  using method::SimCLRImpl::SimCLRImpl;
+  template <Backbone B>
+  StepOutput training_step(B& backbone, const Views& views) {
+    std::vector<torch::Tensor> z;
+    for (const auto& v : views) z.push_back(projector->forward(backbone->forward(v)));
+    const std::int64_t n = views[0].size(0);
+    const torch::Tensor idx = (torch::arange(n, torch::kLong) + radiossl::detail::rank() * n)
+                                  .repeat({static_cast<std::int64_t>(views.size())});
+    return {loss::nt_xent(torch::cat(z), idx, options().temperature()), {}};
+  }
+};
+TORCH_MODULE(GlobalSimCLR);
+
+using SyncTrainer = Trainer<SyncNet, GlobalSimCLR, augment::RadioSymmetric, optim::LARS>;
+
+TrainerOptions worker_options(const fs::path& out) {
+  return TrainerOptions()
+      .epochs(2)
+      .batch_size(4)
+      .warmup_epochs(0.0)
+      .stop_after_steps(3)
+      .seed(3)
+      .device(torch::Device(torch::kCPU))
+      .progress(false)
+      .out_dir(out.string());
+}
+
+method::SimCLROptions small_simclr() { return method::SimCLROptions().proj_hidden_dim(64).proj_output_dim(32); }
+augment::RadioSymmetric small_augment() { return augment::RadioSymmetric(augment::PretrainOptions{.size = 32}); }
+
+/// All parameters and buffers of the backbone and method in one flat double tensor.
+torch::Tensor flat_state(DistTrainer& t) {
+  std::vector<torch::Tensor> parts;
+  for (auto& p : t.backbone()->parameters()) parts.push_back(p.detach().reshape(-1).to(torch::kDouble));
+  for (auto& b : t.backbone()->buffers()) parts.push_back(b.detach().reshape(-1).to(torch::kDouble));
+  for (auto& p : t.method()->parameters()) parts.push_back(p.detach().reshape(-1).to(torch::kDouble));
+  return torch::cat(parts);
+}
+
+void write_text(const fs::path& p, const std::string& s) {
+  std::ofstream f(p);
+  f << s;
+}
+
+/// SyncBatchNorm2d on this rank's half of a batch against LibTorch's BatchNorm on the whole
+/// batch (what one process would compute): output, input/weight/bias gradients, running stats.
+std::string check_sync_batch_norm(torch::ScalarType dtype, double tol) {
+  const std::int64_t r = dist::rank(), w = dist::world_size();
+  auto gen = at::detail::createCPUGenerator(77);
+  const torch::Tensor x = (torch::randn({4 * w, 3, 5, 5}, gen, torch::kDouble) * 2.0 + 1.0).to(dtype);
+  const torch::Tensor weights = torch::randn({4 * w, 3, 5, 5}, gen, torch::kDouble).to(dtype);
+  auto make = [&] {
+    dist::SyncBatchNorm2d bn(torch::nn::BatchNorm2dOptions(3).momentum(0.3));
+    bn->to(dtype);
+    torch::NoGradGuard ng;
+    bn->weight.copy_(torch::tensor({0.5, 1.5, -2.0}));
+    bn->bias.copy_(torch::tensor({0.1, -0.2, 0.3}));
+    return bn;
+  };
+  auto ref = make();
+  const torch::Tensor xr = x.clone().requires_grad_(true);
+  const torch::Tensor yr = ref(xr);
+  (yr * weights).sum().backward();
+
+  auto bn = make();
+  bn->set_sync(true);
+  const torch::Tensor xl = x.narrow(0, 4 * r, 4).clone().requires_grad_(true);
+  const torch::Tensor yl = bn(xl);
+  (yl * weights.narrow(0, 4 * r, 4)).sum().backward();
+  torch::Tensor gw = bn->weight.grad().clone(), gb = bn->bias.grad().clone();
+  radiossl::detail::all_reduce_sum_(gw);  // the replicas' gradients summed: the global batch's
+  radiossl::detail::all_reduce_sum_(gb);
+
+  std::ostringstream err;
+  auto close = [&](const char* what, const torch::Tensor& a, const torch::Tensor& b) {
+    const double d = (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
+    if (!(d <= tol)) err << what << " differs by " << d << " (" << c10::toString(dtype) << "); ";
+  };
+  close("output", yl, yr.narrow(0, 4 * r, 4));
+  close("input gradient", xl.grad(), xr.grad().narrow(0, 4 * r, 4));
+  close("weight gradient", gw, ref->weight.grad());
+  close("bias gradient", gb, ref->bias.grad());
+  close("running_mean", bn->running_mean, ref->running_mean);
+  close("running_var", bn->running_var, ref->running_var);
+  auto copy = std::dynamic_pointer_cast<dist::SyncBatchNorm2dImpl>(bn->clone());
+  if (!copy || !copy->sync() || !torch::equal(copy->running_var, bn->running_var)) err << "clone lost type or state; ";
+  return err.str();
+}
+
+/// The collectives themselves, on the live group (checked inside each rank).
+std::string check_collectives() {
+  const std::int64_t r = dist::rank(), w = dist::world_size();
+  std::ostringstream err;
+  torch::Tensor x = torch::full({2, 3}, static_cast<double>(r + 1));
+  torch::Tensor g = radiossl::detail::all_gather(x);
+  torch::Tensor expect_g = torch::cat({torch::full({2, 3}, 1.0), torch::full({2, 3}, 2.0)});
+  if (w != 2 || !torch::equal(g, expect_g)) err << "all_gather wrong; ";
+  torch::Tensor s = torch::full({5}, static_cast<double>(r + 1));
+  radiossl::detail::all_reduce_sum_(s);
+  if (!torch::equal(s, torch::full({5}, 3.0))) err << "all_reduce_sum_ wrong; ";
+  // Each rank's loss sees every slice, so the own slice's gradient is the sum over ranks.
+  torch::Tensor y = torch::full({2, 3}, static_cast<double>(r + 1)).requires_grad_(true);
+  torch::Tensor weights = torch::arange(12, torch::kDouble).reshape({4, 3});
+  (radiossl::detail::all_gather_with_grad(y) * weights).sum().backward();
+  if (!torch::equal(y.grad(), 2.0 * weights.narrow(0, 2 * r, 2))) err << "all_gather_with_grad backward wrong; ";
+  return err.str();
+}
+
+}  // namespace
+
+TEST_CASE("dist: the launch environment of torchrun, SLURM and mpirun", "[dist]") {
+  SECTION("no launcher: one process") {
+    ScopedEnv e(only({}));
+    const auto l = dist::launch_from_env();
+    CHECK(l.world_size == 1);
+    CHECK(l.rank == 0);
+    CHECK(l.launcher == "none");
+    CHECK(l.timeout_s == 300.0);
+  }
+  SECTION("torchrun") {
+    ScopedEnv e(only({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "node7"},
+                      {"MASTER_PORT", "29511"}, {"RADIOSSL_DIST_TIMEOUT", "12.5"}}));
+    const auto l = dist::launch_from_env();
+    CHECK(l.launcher == "torchrun");
+    CHECK(l.rank == 3);
+    CHECK(l.world_size == 8);
+    CHECK(l.local_rank == 1);
+    CHECK(l.master_addr == "node7");
+    CHECK(l.master_port == 29511);
+    CHECK(l.timeout_s == 12.5);
+  }
+  SECTION("SLURM and Open MPI") {
+    {
+      ScopedEnv e(only({{"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "1"}, {"SLURM_NNODES", "1"}}));
+      const auto l = dist::launch_from_env();
+      CHECK(l.launcher == "slurm");
+      CHECK((l.rank == 1 && l.world_size == 2 && l.local_rank == 1));
+    }
+    {
+      ScopedEnv e(only({{"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "8"}, {"SLURM_NNODES", "2"}}));
+      CHECK_THROWS_WITH(dist::launch_from_env(), Catch::Contains("MASTER_ADDR is not set"));
+    }
+    {
+      ScopedEnv e(only({{"OMPI_COMM_WORLD_RANK", "2"}, {"OMPI_COMM_WORLD_SIZE", "4"},
+                        {"OMPI_COMM_WORLD_LOCAL_RANK", "0"}, {"MASTER_ADDR", "h0"}}));
+      const auto l = dist::launch_from_env();
+      CHECK(l.launcher == "openmpi");
+      CHECK((l.rank == 2 && l.world_size == 4 && l.master_addr == "h0"));
+    }
+  }
+  SECTION("malformed values name the variable") {
+    {
+      ScopedEnv e(only({{"RANK", "x"}, {"WORLD_SIZE", "2"}}));
+      CHECK_THROWS_WITH(dist::launch_from_env(), Catch::Contains("RANK='x'"));
+    }
+    {
+      ScopedEnv e(only({{"RANK", "2"}, {"WORLD_SIZE", "2"}}));
+      CHECK_THROWS_WITH(dist::launch_from_env(), Catch::Contains("outside [0, WORLD_SIZE=2)"));
+    }
+    {
+      ScopedEnv e(only({{"MASTER_PORT", "70000"}}));
+      CHECK_THROWS_WITH(dist::launch_from_env(), Catch::Contains("MASTER_PORT"));
+    }
+    {
+      ScopedEnv e(only({{"RADIOSSL_DIST_TIMEOUT", "0"}}));
+      CHECK_THROWS_WITH(dist::launch_from_env(), Catch::Contains("RADIOSSL_DIST_TIMEOUT"));
+    }
+  }
+  SECTION("one process installs no process group: collectives are the identity") {
+    ScopedEnv e(only({}));
+    dist::init_from_env();
+    CHECK_FALSE(dist::is_initialized());
+    CHECK(dist::world_size() == 1);
+    torch::Tensor t = torch::arange(4);
+    CHECK(radiossl::detail::all_gather(t).is_same(t));
+    CHECK(radiossl::detail::all_gather_with_grad(t).is_same(t));
+  }
+}
+
+TEST_CASE("dist: the loader gives each rank a disjoint slice of the same global batches", "[dist]") {
+  auto loader_for = [](std::int64_t world, std::int64_t rank, std::int64_t batch) {
+    data::LoaderOptions o;
+    o.batch_size = batch;
+    o.num_workers = 0;
+    o.seed = 9;
+    o.world_size = world;
+    o.rank = rank;
+    return std::make_unique<data::Loader<data::MemorySource, augment::RadioSymmetric>>(
+        data::MemorySource(random_images(29, 8)), small_augment(), o);
+  };
+  auto one = loader_for(1, 0, 6);
+  auto r0 = loader_for(2, 0, 3);
+  auto r1 = loader_for(2, 1, 3);
+  CHECK(one->batches_per_epoch() == 4);
+  CHECK(r0->batches_per_epoch() == 4);
+  for (std::int64_t epoch : {0, 1}) {
+    const auto p = one->epoch_plan(epoch), a = r0->epoch_plan(epoch), b = r1->epoch_plan(epoch);
+    REQUIRE(a.size() == p.size());
+    REQUIRE(b.size() == p.size());
+    std::set<std::int64_t> seen;
+    for (std::size_t k = 0; k < p.size(); ++k) {
+      std::vector<std::int64_t> joined = a[k];
+      joined.insert(joined.end(), b[k].begin(), b[k].end());
+      CHECK(joined == p[k]);  // rank 0's slice then rank 1's: one process's batch
+      seen.insert(joined.begin(), joined.end());
+    }
+    CHECK(seen.size() == 24);  // disjoint: no sample twice in an epoch
+  }
+  CHECK(one->epoch_plan(0) != one->epoch_plan(1));  // reshuffled each epoch
+  data::LoaderOptions bad;
+  bad.world_size = 2;
+  bad.rank = 2;
+  CHECK_THROWS_WITH((data::Loader<data::MemorySource, augment::RadioSymmetric>(data::MemorySource(random_images(4, 8)),
+                                                                              small_augment(), bad)),
+                    Catch::Contains("rank 2 is outside"));
+  bad.rank = 1;
+  bad.drop_last = false;
+  CHECK_THROWS_WITH((data::Loader<data::MemorySource, augment::RadioSymmetric>(data::MemorySource(random_images(4, 8)),
+                                                                              small_augment(), bad)),
+                    Catch::Contains("drop_last"));
+}
+
+// The body of each rank of the jobs below (hidden: runs only when a test launches it).
+TEST_CASE("dist: worker rank (launched by the [dist] tests)", "[.dist_worker]") {
+  const char* mode_c = std::getenv("RADIOSSL_TEST_DIST_MODE");
+  const char* out_c = std::getenv("RADIOSSL_TEST_DIST_OUT");
+  if (mode_c == nullptr || out_c == nullptr) return;
+  const std::string mode = mode_c;
+  const fs::path out = out_c;
+  const std::int64_t rank = dist::launch_from_env().rank;
+  const fs::path status = out / ("rank" + std::to_string(rank) + ".status");
+  try {
+    dist::init_from_env();
+    if (mode == "train") {
+      std::string err = check_collectives();
+      DistTrainer trainer(worker_options(out / ("run" + std::to_string(rank))), small_simclr(), optim::LarsOptions(),
+                          small_augment());
+      data::LoaderOptions lo;
+      lo.num_workers = 0;
+      trainer.fit(data::MemorySource(random_images(48, 40)), lo);
+      torch::save(flat_state(trainer), (out / ("rank" + std::to_string(rank) + ".pt")).string());
+      write_text(status, err.empty() ? "ok step " + std::to_string(trainer.global_step()) : err);
+    } else if (mode == "syncbn") {
+      const std::string err = check_sync_batch_norm(torch::kDouble, 1e-10) + check_sync_batch_norm(torch::kFloat, 1e-5);
+      auto o = worker_options(out / ("run" + std::to_string(rank))).sync_batch_norm(true).progress(false).csv_log(false);
+      SyncTrainer trainer(o, small_simclr(), optim::LarsOptions(), small_augment());
+      data::LoaderOptions lo;
+      lo.num_workers = 0;
+      trainer.fit(data::MemorySource(random_images(48, 40)), lo);
+      std::vector<torch::Tensor> parts;
+      for (auto& p : trainer.backbone()->parameters()) parts.push_back(p.detach().reshape(-1));
+      for (auto& p : trainer.method()->parameters()) parts.push_back(p.detach().reshape(-1));
+      torch::save(torch::cat(parts), (out / ("rank" + std::to_string(rank) + ".pt")).string());
+      write_text(status, err.empty() ? "ok" : err);
+    } else {  // "kill" / "stop": rank 1 dies or freezes after one step, rank 0 goes on
+      DistTrainer trainer(worker_options(out / "unused"), small_simclr(), optim::LarsOptions(), small_augment());
+      const Views views{torch::rand({4, 3, 32, 32}), torch::rand({4, 3, 32, 32})};
+      for (int step = 0; step < 10000; ++step) {
+        if (rank == 1 && step == 1) std::raise(mode == "kill" ? SIGKILL : SIGSTOP);
+        trainer.train_step(views);
+      }
+      write_text(status, "no error");
+    }
+  } catch (const std::exception& e) {
+    write_text(status, std::string("error: ") + e.what());
+  }
+  dist::shutdown();
+}
+
+TEST_CASE("dist: two ranks on loopback Gloo train identical replicas and only rank 0 writes", "[dist]") {
+  const fs::path dir = fresh_dir("train");
+  auto ranks = launch("train", dir, 2, 20.0);
+  wait_all(ranks, 60.0);
+  INFO("rank 0 log:\n" << slurp(dir / "rank0.log") << "\nrank 1 log:\n" << slurp(dir / "rank1.log"));
+  REQUIRE(exited_ok(ranks[0]));
+  REQUIRE(exited_ok(ranks[1]));
+  CHECK(slurp(dir / "rank0.status") == "ok step 3");
+  CHECK(slurp(dir / "rank1.status") == "ok step 3");
+  torch::Tensor a, b;
+  torch::load(a, (dir / "rank0.pt").string());
+  torch::load(b, (dir / "rank1.pt").string());
+  CHECK(torch::equal(a, b));  // bit-identical replicas after 3 steps on different data
+
+  // Only rank 0 wrote its checkpoint and log.
+  CHECK(fs::exists(dir / "run0" / "last.ckpt"));
+  CHECK(fs::exists(dir / "run0" / "train_log.csv"));
+  CHECK_FALSE(fs::exists(dir / "run1"));
+
+  // A one-process run resumes the 2-rank checkpoint: same parameters, and with half the global
+  // batch the 3 finished steps of 8 samples become 6 steps of 4.
+  {
+    DistTrainer one(worker_options(dir / "resumed"), small_simclr(), optim::LarsOptions(), small_augment());
+    one.load_checkpoint(dir / "run0" / "last.ckpt");
+    CHECK(torch::equal(flat_state(one), a));
+  }
+  {
+    auto o = worker_options(dir / "resumed").resume_from((dir / "run0" / "last.ckpt").string()).stop_after_steps(7);
+    DistTrainer one(o, small_simclr(), optim::LarsOptions(), small_augment());
+    data::LoaderOptions lo;
+    lo.num_workers = 0;
+    one.fit(data::MemorySource(random_images(48, 40)), lo);
+    CHECK(one.global_step() == 7);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("dist: a killed rank ends the other with a clear error, not a hang", "[dist]") {
+  const fs::path dir = fresh_dir("kill");
+  auto ranks = launch("kill", dir, 2, 10.0);
+  wait_all(ranks, 40.0);
+  INFO("rank 0 log:\n" << slurp(dir / "rank0.log"));
+  CHECK(WIFSIGNALED(ranks[1].status));
+  REQUIRE(exited_ok(ranks[0]));
+  const std::string s = slurp(dir / "rank0.status");
+  CHECK_THAT(s, Catch::StartsWith("error: radiossl::dist: ") && Catch::Contains("failed on rank 0 of 2"));
+  CHECK(ranks[0].seconds < 25.0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("dist: a frozen rank makes the other fail after RADIOSSL_DIST_TIMEOUT", "[dist]") {
+  const fs::path dir = fresh_dir("stop");
+  auto ranks = launch("stop", dir, 2, 5.0);
+  wait_all(ranks, 30.0, /*until_rank0=*/true);  // rank 1 stays stopped until killed
+  INFO("rank 0 log:\n" << slurp(dir / "rank0.log"));
+  REQUIRE(exited_ok(ranks[0]));
+  const std::string s = slurp(dir / "rank0.status");
+  CHECK_THAT(s, Catch::StartsWith("error: radiossl::dist: ") && Catch::Contains("within 5 s"));
+  CHECK(ranks[0].seconds < 20.0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("dist: synchronised BatchNorm on 2 ranks equals BatchNorm on the global batch of 1 process", "[dist]") {
+  const fs::path dir = fresh_dir("syncbn");
+  auto ranks = launch("syncbn", dir, 2, 20.0);
+  wait_all(ranks, 60.0);
+  INFO("rank 0 log:\n" << slurp(dir / "rank0.log") << "\nrank 1 log:\n" << slurp(dir / "rank1.log"));
+  REQUIRE(exited_ok(ranks[0]));
+  REQUIRE(exited_ok(ranks[1]));
+  CHECK(slurp(dir / "rank0.status") == "ok");  // layer: forward, backward, running stats
+  CHECK(slurp(dir / "rank1.status") == "ok");
+  torch::Tensor a, b;
+  torch::load(a, (dir / "rank0.pt").string());
+  torch::load(b, (dir / "rank1.pt").string());
+  CHECK(torch::equal(a, b));
+
+  // One process, batch 8 = the 2 ranks' global batch, same data and seeds: same parameters after
+  // 3 steps. Without synchronisation the 2-rank run would differ (each rank's own statistics).
+  auto o = worker_options(dir / "one").batch_size(8).sync_batch_norm(true).csv_log(false);
+  SyncTrainer one(o, small_simclr(), optim::LarsOptions(), small_augment());
+  data::LoaderOptions lo;
+  lo.num_workers = 0;
+  one.fit(data::MemorySource(random_images(48, 40)), lo);
+  std::vector<torch::Tensor> parts;
+  for (auto& p : one.backbone()->parameters()) parts.push_back(p.detach().reshape(-1));
+  for (auto& p : one.method()->parameters()) parts.push_back(p.detach().reshape(-1));
+  const torch::Tensor c = torch::cat(parts);
+  REQUIRE(c.sizes() == a.sizes());
+  const double diff = (c - a).abs().max().item<double>();
+  INFO("max |2 ranks - 1 process| = " << diff);
+  CHECK(diff < 1e-5);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("dist: sync_batch_norm switches every BatchNorm of ResNet-18", "[dist]") {
+  const auto o = worker_options(fs::temp_directory_path() / "radiossl_dist_unused").sync_batch_norm(true);
+  DistTrainer trainer(o, small_simclr(), optim::LarsOptions(), small_augment());
+  std::int64_t plain = 0;
+  // bn1, two per basic block (8 blocks) and the three projection shortcuts.
+  CHECK(dist::set_sync_batch_norm(*trainer.backbone().ptr(), true, &plain) == 20);
+  CHECK(plain == 0);
+}
