@@ -53,6 +53,8 @@ struct GridConfig {
   std::int64_t max_pretrain_images = 0;    ///< subsample the pretraining set (0 = all)
   /// Multiplies the paper's per-method learning rates (small-batch presets use a gentler lr).
   double lr_scale = 1.0;
+  /// Scale the pretraining blur sigma (the paper's U(0.1, 2) px at 224 px) by pretrain_size/224.
+  bool scale_blur = true;
   /// Pretraining checkpoints every N steps (0: at the end of each epoch only).
   std::int64_t checkpoint_every_steps = 0;
 
@@ -149,6 +151,7 @@ struct GridConfig {
         else if (key == "warmup_epochs") warmup_epochs = v.get<double>();
         else if (key == "max_pretrain_images") max_pretrain_images = v.get<std::int64_t>();
         else if (key == "lr_scale") lr_scale = v.get<double>();
+        else if (key == "scale_blur") scale_blur = v.get<bool>();
         else if (key == "checkpoint_every_steps") checkpoint_every_steps = v.get<std::int64_t>();
         else if (key == "folds") protocol.folds = v.get<int>();
         else if (key == "only_folds") protocol.only_folds = v.get<std::vector<int>>();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -153,6 +154,10 @@ class GridRunner {
     if (!done_.empty()) log_ << "bench_grid: resuming, " << done_.size() << " result rows already in results.csv\n";
   }
 
+  static long seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::lround(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+
   static std::string row_key(const eval::ResultRow& r) {
     return r.pretrain + "|" + r.backbone + "|" + r.method + "|" + std::to_string(r.seed) + "|" + r.downstream +
            "|" + r.protocol + "|" + std::to_string(r.fold);
@@ -237,6 +242,19 @@ class GridRunner {
     });
   }
 
+  /// The paper's pretraining augmentation at the configured size. Its blur sigma, U(0.1, 2) px,
+  /// is meant for 224 px crops: smaller crops get it scaled by size/224 (GridConfig::scale_blur),
+  /// else a 2 px blur on a 32 px crop would wipe out the structure that tells the classes apart.
+  [[nodiscard]] augment::PretrainOptions pretrain_augment() const {
+    augment::PretrainOptions o{.size = cfg_.pretrain_size};
+    if (cfg_.scale_blur) {
+      const double f = static_cast<double>(cfg_.pretrain_size) / 224.0;
+      o.sigma_min *= f;
+      o.sigma_max *= f;
+    }
+    return o;
+  }
+
   // ---- one cell ----------------------------------------------------------------------------------
   template <class C>
   void run_cell(std::size_t k, std::size_t total) {
@@ -290,21 +308,24 @@ class GridRunner {
             log_ << "  resuming from " << (dir / "last.ckpt").string() << "\n";
           }
           log_ << "  pretraining on " << files.size() << " cut-outs, " << options.epochs() << " epochs\n";
-          T trainer(options, method_options, optim::LarsOptions(),
-                    augment::RadioSymmetric(augment::PretrainOptions{.size = cfg_.pretrain_size}));
+          T trainer(options, method_options, optim::LarsOptions(), augment::RadioSymmetric(pretrain_augment()));
           data::LoaderOptions lo;
           lo.num_workers = cfg_.workers;
           lo.on_bad_file = [this](const std::string& name, const std::string& error) {
             log_ << "  bad file " << name << ": " << error << "\n";
           };
+          const auto t0 = std::chrono::steady_clock::now();
           trainer.fit(data::FileSource(files), lo);
+          log_ << "  pretraining took " << seconds_since(t0) << " s\n";
           backbone = trainer.backbone();
           backbone->to(torch::kCPU);
           backbone::save_backbone(backbone, weights);
         }
         backbone->to(device_);
+        const auto t0 = std::chrono::steady_clock::now();
         evaluate_all(backbone, {std::string(P::name), backbone_name<B>(), method, static_cast<std::int64_t>(seed)}, seed);
         if (seed == cfg_.seeds.front()) embed_figures(backbone, title);
+        log_ << "  evaluation took " << seconds_since(t0) << " s\n";
       } catch (const std::exception& e) {
         fail(title + " seed " + std::to_string(seed), e.what());
       }
