@@ -27,12 +27,18 @@ void step_bench(benchmark::State& state) {
   const char* env = std::getenv("RADIOSSL_BENCH_THREADS");
   const int threads = env ? std::stoi(env) : 2;
   const std::int64_t px = state.range(0), batch = 32;
+  // W-MSE's paper whitening size (256) cannot divide a batch of 32, and 32 samples cannot whiten
+  // its 128-d projection without a ridge: whiten the whole batch with eps 1e-3, as
+  // bench/step_peer.py does with --wmse-whitening-size 32 --wmse-eps 1e-3.
+  auto method_options = M::Impl::Options::paper();
+  if constexpr (requires { method_options.whitening_size(batch); }) method_options.whitening_size(batch).whitening_eps(1e-3);
   Trainer<B, M, augment::RadioSymmetric, optim::LARS> trainer(TrainerOptions()
                                                                   .device(torch::Device(torch::kCPU))
                                                                   .num_threads(threads)
                                                                   .batch_size(batch)
                                                                   .progress(false)
-                                                                  .csv_log(false));
+                                                                  .csv_log(false),
+                                                              method_options);
   const Views views{torch::rand({batch, 3, px, px}), torch::rand({batch, 3, px, px})};
   trainer.train_step(views);  // warm-up: allocations, lazily built teachers
   for (auto _ : state) trainer.train_step(views);
