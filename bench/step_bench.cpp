@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "radiossl/augment/presets.hpp"
@@ -32,7 +33,11 @@ void step_bench(benchmark::State& state) {
   // bench/step_peer.py does with --wmse-whitening-size 32 --wmse-eps 1e-3.
   auto method_options = M::Impl::Options::paper();
   if constexpr (requires { method_options.whitening_size(batch); }) method_options.whitening_size(batch).whitening_eps(1e-3);
+  // RADIOSSL_BENCH_CHANNELS_LAST=0/1 overrides the Trainer's layout default (to measure both).
+  const char* cl = std::getenv("RADIOSSL_BENCH_CHANNELS_LAST");
   Trainer<B, M, augment::RadioSymmetric, optim::LARS> trainer(TrainerOptions()
+                                                                  .channels_last(cl ? std::optional<bool>(cl[0] == '1')
+                                                                                    : std::nullopt)
                                                                   .device(torch::Device(torch::kCPU))
                                                                   .num_threads(threads)
                                                                   .batch_size(batch)
