@@ -33,30 +33,21 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// The cut-outs: a directory (searched recursively; label = the sub-folder holding the file, so
-/// class folders give class names), a CSV manifest or info.json (their labels), or a text list.
+/// The cut-outs and their labels: a CSV manifest or info.json keeps its labels; a directory
+/// labels each file by the sub-folder holding it (class folders give class names); a text list
+/// has no labels.
 std::pair<std::vector<fs::path>, std::vector<std::string>> list_input(const fs::path& p) {
-  std::vector<fs::path> files;
   std::vector<std::string> labels;
-  if (fs::is_directory(p)) {
-    for (const auto& e : fs::recursive_directory_iterator(p))
-      if (e.is_regular_file() && io::is_image_file(e.path())) files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      const auto rel = f.parent_path().lexically_relative(p).string();
-      labels.push_back(rel == "." ? "" : rel);
-    }
-  } else if (p.extension() == ".csv" || p.extension() == ".json") {
+  if (p.extension() == ".csv" || p.extension() == ".json") {
     const auto set = io::read_labeled_set(p);
-    files = set.paths;
     for (auto l : set.labels) labels.push_back(l >= 0 ? set.class_names[static_cast<std::size_t>(l)] : "");
-  } else {
-    std::ifstream list(p);
-    for (std::string line; std::getline(list, line);)
-      if (!line.empty()) files.push_back(fs::path(line).is_relative() ? p.parent_path() / line : fs::path(line));
-    labels.assign(files.size(), "");
+    return {set.paths, labels};
   }
-  if (files.empty()) throw Error(p.string() + ": no images (.fits/.npy/.png) found");
+  auto files = io::list_image_files(p);
+  for (const auto& f : files) {
+    const auto rel = fs::is_directory(p) ? f.parent_path().lexically_relative(p).string() : std::string(".");
+    labels.push_back(rel == "." ? "" : rel);
+  }
   return {files, labels};
 }
 

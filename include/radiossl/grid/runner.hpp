@@ -38,27 +38,6 @@
 
 namespace radiossl::grid {
 
-/// Lists the image files of a pretraining set: a directory (searched recursively, sorted), an
-/// info.json / CSV manifest, or a text file with one path per line.
-inline std::vector<std::filesystem::path> list_pretrain_files(const std::filesystem::path& p) {
-  namespace fs = std::filesystem;
-  std::vector<fs::path> files;
-  if (fs::is_directory(p)) {
-    for (const auto& e : fs::recursive_directory_iterator(p))
-      if (e.is_regular_file() && io::is_image_file(e.path())) files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-  } else if (p.extension() == ".json" || p.extension() == ".csv") {
-    files = io::read_labeled_set(p).paths;
-  } else {
-    std::ifstream in(p);
-    if (!in) throw Error(p.string() + ": cannot read the pretraining file list");
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty()) files.push_back(fs::path(line).is_relative() ? p.parent_path() / line : fs::path(line));
-  }
-  if (files.empty()) throw Error(p.string() + ": no pretraining images found");
-  return files;
-}
-
 /// Keeps every k-th file so that at most `n` remain (0: all); evenly spread, deterministic.
 inline std::vector<std::filesystem::path> subsample(std::vector<std::filesystem::path> files, std::int64_t n) {
   if (n <= 0 || static_cast<std::int64_t>(files.size()) <= n) return files;
@@ -276,7 +255,7 @@ class GridRunner {
           backbone::load_backbone(backbone, weights);
           log_ << "  pretraining done earlier: " << weights.string() << "\n";
         } else {
-          auto files = subsample(list_pretrain_files(curated ? cfg_.curated : cfg_.uncurated), cfg_.max_pretrain_images);
+          auto files = subsample(io::list_image_files(curated ? cfg_.curated : cfg_.uncurated), cfg_.max_pretrain_images);
           typename M::Impl::Options method_options;
           // A set smaller than one batch would give no step at all: shrink the batch, say so.
           const auto batch = std::min<std::int64_t>(cfg_.batch_size, static_cast<std::int64_t>(files.size()));

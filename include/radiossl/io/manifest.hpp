@@ -286,4 +286,26 @@ struct InfoJsonOptions {
   return read_csv_manifest(path);
 }
 
+/// The image files of a set whose labels do not matter (pretraining, embedding): a directory
+/// (searched recursively and sorted, so that runs are reproducible), an info.json / CSV manifest,
+/// or a text file with one path per line (relative paths relative to that file).
+inline std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& p) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  if (fs::is_directory(p)) {
+    for (const auto& e : fs::recursive_directory_iterator(p))
+      if (e.is_regular_file() && is_image_file(e.path())) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+  } else if (p.extension() == ".json" || p.extension() == ".csv") {
+    files = read_labeled_set(p).paths;
+  } else {
+    std::ifstream in(p);
+    if (!in) throw Error(p.string() + ": cannot read the file list");
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) files.push_back(fs::path(line).is_relative() ? p.parent_path() / line : fs::path(line));
+  }
+  if (files.empty()) throw Error(p.string() + ": no images (.fits, .npy, .png) found");
+  return files;
+}
+
 }  // namespace radiossl::io
