@@ -1,5 +1,6 @@
 // The six methods on a narrow ResNet-18 (8 x 3 x 32 x 32 views): a step runs with a finite loss
 // and gradients reaching backbone and heads; EMA, queues, centring, Sinkhorn and whitening.
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -175,6 +176,18 @@ TEST_CASE("DINO: step, centre update, teacher temperature, last-layer freezing",
   CHECK(closeness(method->head->last_layer->weight().norm(2, {1}), torch::ones({24}), 1e-5,
                   1e-6) == "ok");
   CHECK(loss.item<double>() > 0.0);
+
+  // clip_grad: each backbone gradient is scaled to norm <= clip (solo-learn's clip_gradients).
+  m::DINO clipped(backbone->feature_dim(), m::DINOOptions(options).clip_grad(1e-3));
+  backbone->zero_grad();
+  clipped->training_step(backbone, views).loss.backward();
+  double largest = 0.0;
+  for (const auto& p : backbone->parameters())
+    if (p.grad().defined()) largest = std::max(largest, p.grad().norm().item<double>());
+  REQUIRE(largest > 1e-3);
+  clipped->on_after_backward(backbone);
+  for (const auto& p : backbone->parameters())
+    if (p.grad().defined()) CHECK(p.grad().norm().item<double>() <= 1e-3 * (1 + 1e-5));
 }
 
 TEST_CASE("W-MSE: step with whitening groups, stop-gradient option, whitening identity",

@@ -133,6 +133,7 @@ TEST_CASE("Trainer: the loss decreases on a toy task and hooks are called", "[tr
   REQUIRE(m.progresses.size() == 24);
   CHECK(m.progresses.front() == Approx(1.0 / 24));
   CHECK(m.progresses.back() == Approx(1.0));
+  CHECK(m.after_backward_with_grads == std::vector<bool>(24, true));
   CHECK(m.epochs_seen == std::vector<std::int64_t>{0, 1, 2, 3, 4, 5});
   CHECK(trainer.global_step() == 24);
   CHECK(fs::exists(out / "last.ckpt"));

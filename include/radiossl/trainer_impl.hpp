@@ -345,6 +345,8 @@ class TrainerImpl {
     }
     out.loss.backward();
     averager_.average();
+    // After the averaging, so that a clip (DINO's clip_grad) sees the gradient every rank applies.
+    if constexpr (requires { method_->on_after_backward(backbone_); }) method_->on_after_backward(backbone_);
     optimizer_->step();
     if (world_ > 1)  // BatchNorm running statistics: rank 0's everywhere (DDP's broadcast_buffers)
       dist::broadcast_batch_norm_statistics({backbone_.ptr().get(), method_.ptr().get()});

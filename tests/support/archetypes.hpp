@@ -102,6 +102,13 @@ struct TinyMethodImplT : torch::nn::Cloneable<TinyMethodImplT<MinLarge>> {
   template <class B>
   void on_train_start(B&) { ++train_starts; }
   template <class B>
+  void on_after_backward(B& backbone) {
+    // Records whether the backbone's gradients exist yet, i.e. the hook runs after backward.
+    bool all_defined = true;
+    for (const auto& p : backbone->parameters()) all_defined = all_defined && p.grad().defined();
+    after_backward_with_grads.push_back(all_defined);
+  }
+  template <class B>
   void on_step_end(B&, double progress) { progresses.push_back(progress); }
   void on_epoch_start(std::int64_t epoch, std::int64_t epochs) { epochs_seen.push_back(epoch), epochs_ = epochs; }
 
@@ -111,6 +118,7 @@ struct TinyMethodImplT : torch::nn::Cloneable<TinyMethodImplT<MinLarge>> {
   torch::Tensor queue, calls;
   int train_starts = 0;
   std::vector<double> progresses;
+  std::vector<bool> after_backward_with_grads;
   std::vector<std::int64_t> epochs_seen;
   std::int64_t epochs_ = 0;
 };

@@ -38,7 +38,8 @@ struct StepOutput {
 /// buffer or submodule, so that saving the module saves it.
 ///
 /// Optional hooks, found with `requires` (C5 in the conventions):
-/// `on_train_start(B&)`, `on_step_end(B&, double progress)` (progress in [0, 1] drives the EMA
+/// `on_train_start(B&)`, `on_after_backward(B&)` (between the gradient averaging and the optimizer
+/// step: gradient clipping), `on_step_end(B&, double progress)` (progress in [0, 1] drives the EMA
 /// tau and teacher-temperature schedules) and `on_epoch_start(int64_t epoch, int64_t epochs)`.
 ///
 /// Models: `method::SimCLR`, `method::BYOL`, `method::DINO`, `method::WMSE`, `method::SwAV`,
