@@ -4,6 +4,8 @@
 /// of its own, instantiated with Boost.Hana (radiossl/grid/grid.hpp); each pretrained backbone is
 /// evaluated by linear probe and fine-tuning on every downstream set; results.csv, summary.json,
 /// report.md (Tables 1 and 2) and figures land in --out. Rerunning skips what is done.
+/// Several processes (`torchrun --no-python --nproc-per-node N bench_grid ...`, srun, mpirun)
+/// pretrain each cell data-parallel; rank 0 alone evaluates and writes (grid/runner.hpp).
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -20,7 +22,9 @@ const char* usage =
     "                  [--seeds 0,1,2] [--threads N] [--workers N] [--data DIR] [--knn]\n"
     "                  [--imagenet-resnet18 FILE.pth] [--imagenet-resnet50 FILE.pth]\n"
     "Runs on the embedded synthetic radio sky unless --config names your own data\n"
-    "(examples/grid_config.example.json).\n";
+    "(examples/grid_config.example.json). Data-parallel: torchrun --no-python --nproc-per-node N\n"
+    "bench_grid ... (rank 0 evaluates and writes; the others wait for it up to\n"
+    "RADIOSSL_DIST_WAIT_TIMEOUT seconds, default 86400, and stop with an error if it dies).\n";
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;

@@ -89,6 +89,9 @@ class GlooCommunicator final : public radiossl::detail::Communicator {
   [[nodiscard]] std::int64_t world_size() const override { return env_.world_size; }
   [[nodiscard]] std::int64_t rank() const override { return env_.rank; }
   [[nodiscard]] const LaunchEnv& env() const { return env_; }
+  /// The rendezvous store, served by rank 0: for waits that may outlast a collective's timeout
+  /// (dist/main_wait.hpp).
+  [[nodiscard]] c10d::Store& store() const { return *store_; }
 
   torch::Tensor all_gather_with_grad(const torch::Tensor& t) override {
     return detail::GatherWithGrad::apply(t);

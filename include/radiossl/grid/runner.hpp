@@ -1,6 +1,12 @@
 /// @file
 /// Runs the benchmark grid: data, random-initialisation and ImageNet baselines, every cell's
 /// pretraining and evaluation, resumption, failures, and the report with its figures.
+///
+/// Under torchrun (or srun, mpirun) every rank pretrains each cell data-parallel, but only rank 0
+/// generates the data, evaluates, appends to results.csv and writes summary.json, report.md and
+/// the figures; the other ranks wait for it before each cell (dist::sync_with_main, which waits
+/// as long as rank 0 evaluates yet fails at once if rank 0 dies), and rank 0 decides which cells
+/// are already done so that every rank skips the same ones.
 #pragma once
 
 #include <algorithm>
@@ -22,6 +28,8 @@
 #include "radiossl/backbone/checkpoint.hpp"
 #include "radiossl/backbone/resnet.hpp"
 #include "radiossl/data/loader.hpp"
+#include "radiossl/dist/main_wait.hpp"
+#include "radiossl/dist/process_group.hpp"
 #include "radiossl/eval/embedding.hpp"
 #include "radiossl/eval/plots.hpp"
 #include "radiossl/eval/protocol.hpp"
@@ -52,12 +60,15 @@ class GridRunner {
  public:
   explicit GridRunner(GridConfig config, std::ostream& log = std::cerr) : cfg_(std::move(config)), log_(log) {}
 
-  /// Data, baselines, every selected cell, then the report. Returns the number of failed cells.
+  /// Data, baselines, every selected cell, then the report. Returns the number of failed cells
+  /// (on every rank: rank 0's count, which includes its evaluations).
   template <class Cells>
   int run(Cells cells) {
     const auto start = std::chrono::steady_clock::now();
+    dist::init_from_env();  // one process: nothing; torchrun & co: join the job before any work
+    main_ = dist::is_main_process();
     prepare();
-    if (cfg_.random_init_baseline) run_baselines();
+    if (cfg_.random_init_baseline && main_) run_baselines();
     std::size_t total = 0;
     hana::for_each(cells, [&](auto cell) { total += wanted(cell) ? 1 : 0; });
     std::size_t k = 0;
@@ -67,11 +78,14 @@ class GridRunner {
       using C = typename decltype(cell)::type;
       run_cell<C>(k, total);
     });
-    write_report(cells);
+    if (main_) write_report(cells);
+    // Every rank ends with rank 0's verdict, once its report is written.
+    const int failed = std::stoi(dist::sync_with_main("the report", std::to_string(failures_.size())));
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    log_ << "bench_grid: done in " << static_cast<long>(secs) << " s; " << failures_.size()
-         << " failed cell(s); report " << (cfg_.out / "report.md").string() << "\n";
-    return static_cast<int>(failures_.size());
+    log_ << "bench_grid: done in " << static_cast<long>(secs) << " s; " << failed << " failed cell(s); ";
+    if (main_) log_ << "report " << (cfg_.out / "report.md").string() << "\n";
+    else log_ << "rank " << dist::rank() << " of " << dist::world_size() << " (rank 0 writes the report)\n";
+    return failed;
   }
 
   [[nodiscard]] const GridConfig& config() const { return cfg_; }
@@ -79,15 +93,17 @@ class GridRunner {
 
  private:
   // ---- setup -------------------------------------------------------------------------------------
+  /// Paths on every rank; on rank 0 only, the output folder, the synthetic data (the other ranks
+  /// read it after the first cell's sync_with_main) and the downstream sets (only rank 0 evaluates).
   void prepare() {
     namespace fs = std::filesystem;
-    fs::create_directories(cfg_.out);
+    if (main_) fs::create_directories(cfg_.out);
     torch::set_num_threads(std::max(cfg_.threads, 1));
     device_ = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
     const bool user_data = !cfg_.curated.empty() || !cfg_.uncurated.empty() || !cfg_.downstream.empty();
     if (!user_data) {
       if (cfg_.data.empty()) cfg_.data = cfg_.out / "data";
-      if (!fs::exists(cfg_.data / "dataset.json")) {
+      if (main_ && !fs::exists(cfg_.data / "dataset.json")) {
         log_ << "bench_grid: generating the synthetic radio sky (" << cfg_.data_preset << " preset) in "
              << cfg_.data.string() << "\n";
         sim::GenerateOptions g;
@@ -106,6 +122,7 @@ class GridRunner {
         cfg_.downstream.push_back({display.count(name) ? display.at(name) : name,
                                    cfg_.data / "labeled" / name / "manifest.csv", 0});
     }
+    if (!main_) return;
     for (const auto& spec : cfg_.downstream) {
       const auto set = io::read_labeled_set(spec.path);
       eval::DownstreamSet d;
@@ -248,20 +265,33 @@ class GridRunner {
       log_ << "bench_grid: [" << k << "/" << total << "] " << title << " seed " << seed << "\n";
       const auto dir = cfg_.out / "cells" / (std::string(P::name) + "_" + backbone_name<B>() + "_" + method + "_seed" +
                                              std::to_string(seed));
+      const auto weights = dir / "backbone.pt";
+      // Rank 0 decides what is left of this cell, once it has evaluated the previous one; the
+      // other ranks wait here (outside the try: a lost rank 0 ends the run) and do the same.
+      std::string plan;
+      if (main_)
+        plan = std::filesystem::exists(weights)               ? "done"
+               : std::filesystem::exists(dir / "last.ckpt") ? "resume:" + (dir / "last.ckpt").string()
+                                                              : "train";
+      plan = dist::sync_with_main(title + " seed " + std::to_string(seed), plan);
+      if (!main_ && plan == "done") continue;
       try {
         B backbone;
-        const auto weights = dir / "backbone.pt";
-        if (std::filesystem::exists(weights)) {
+        if (plan == "done") {
           backbone::load_backbone(backbone, weights);
           log_ << "  pretraining done earlier: " << weights.string() << "\n";
         } else {
           auto files = subsample(io::list_image_files(curated ? cfg_.curated : cfg_.uncurated), cfg_.max_pretrain_images);
           typename M::Impl::Options method_options;
-          // A set smaller than one batch would give no step at all: shrink the batch, say so.
-          const auto batch = std::min<std::int64_t>(cfg_.batch_size, static_cast<std::int64_t>(files.size()));
+          // A set smaller than one batch would give no step at all: shrink the batch, say so. The
+          // batch is per process (as solo-learn's); every rank needs its own slice of the set.
+          const std::int64_t world = dist::world_size();
+          const auto batch = std::max<std::int64_t>(
+              1, std::min<std::int64_t>(cfg_.batch_size, static_cast<std::int64_t>(files.size()) / world));
           if (batch < cfg_.batch_size)
-            log_ << "  only " << files.size() << " cut-outs: batch size " << batch << " instead of "
-                 << cfg_.batch_size << "\n";
+            log_ << "  only " << files.size() << " cut-outs"
+                 << (world > 1 ? " for " + std::to_string(world) + " ranks" : std::string()) << ": batch size "
+                 << batch << " instead of " << cfg_.batch_size << "\n";
           // W-MSE whitens groups of whitening_size rows, which must divide the batch and exceed
           // the projection size (else the covariance is singular): small-batch presets shrink both.
           if constexpr (requires { method_options.whitening_size(); method_options.proj_output_dim(); }) {
@@ -282,9 +312,9 @@ class GridRunner {
                              .num_threads(std::max(cfg_.threads, 1))
                              .out_dir(dir.string())
                              .log_every_steps(20);
-          if (std::filesystem::exists(dir / "last.ckpt")) {
-            options.resume_from((dir / "last.ckpt").string());
-            log_ << "  resuming from " << (dir / "last.ckpt").string() << "\n";
+          if (plan.rfind("resume:", 0) == 0) {  // rank 0's checkpoint, read by every rank
+            options.resume_from(plan.substr(7));
+            log_ << "  resuming from " << plan.substr(7) << "\n";
           }
           log_ << "  pretraining on " << files.size() << " cut-outs, " << options.epochs() << " epochs\n";
           T trainer(options, method_options, optim::LarsOptions(), augment::RadioSymmetric(pretrain_augment()));
@@ -296,6 +326,7 @@ class GridRunner {
           const auto t0 = std::chrono::steady_clock::now();
           trainer.fit(data::FileSource(files), lo);
           log_ << "  pretraining took " << seconds_since(t0) << " s\n";
+          if (!main_) continue;  // rank 0 keeps the weights and evaluates
           backbone = trainer.backbone();
           backbone->to(torch::kCPU);
           backbone::save_backbone(backbone, weights);
@@ -451,6 +482,7 @@ class GridRunner {
 
   GridConfig cfg_;
   std::ostream& log_;
+  bool main_ = true;  ///< rank 0 (or the only process): evaluates and writes
   torch::Device device_ = torch::kCPU;
   std::vector<eval::DownstreamSet> sets_;
   std::set<std::string> done_;
