@@ -1,15 +1,33 @@
 /// @file
 /// One Trainer step (zero_grad, forward of both views, loss, backward, LARS step) per method, for
-/// ResNet-18 at 64 and 224 px and ResNet-50 at 224 px, batch 32, on CPU. Compare with
-/// bench/step_peer.py (the same step in Python PyTorch). Threads: RADIOSSL_BENCH_THREADS (default 2).
+/// ResNet-18 at 64 and 224 px and ResNet-50 at 224 px, batch 32, on CPU; and the same step fed
+/// end to end from FITS files on disk through the threaded loader (`e2e_bench`). Compare with
+/// bench/step_peer.py (the same step in Python PyTorch); bench/gpu/run.sh drives both on a GPU.
+///
+/// Environment (all optional; the defaults are the CPU bench above):
+///   RADIOSSL_BENCH_THREADS        torch threads (2)
+///   RADIOSSL_BENCH_DEVICE         cpu or cuda (cpu); on CUDA the Trainer runs bf16 autocast and
+///                                 channels_last and the step's views already live on the GPU
+///   RADIOSSL_BENCH_BATCH          batch size (32)
+///   RADIOSSL_BENCH_PX             comma-separated image sizes replacing 64,224 / 224 (e.g. 32)
+///   RADIOSSL_BENCH_CHANNELS_LAST  0/1: override the Trainer's layout default (to measure both)
+///   RADIOSSL_BENCH_BF16           0/1: override the Trainer's bf16 autocast default (CUDA only)
+///   RADIOSSL_BENCH_CUDNN_BENCHMARK 1: let cuDNN pick its fastest algorithms (as the peer's flag)
+///   RADIOSSL_BENCH_FITS_DIR       e2e_bench's FITS files (the bench is skipped without it)
+///   RADIOSSL_BENCH_WORKERS        e2e_bench's loader worker threads (2)
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "radiossl/augment/presets.hpp"
 #include "radiossl/backbone/resnet.hpp"
+#include "radiossl/data/loader.hpp"
+#include "radiossl/io/manifest.hpp"
 #include "radiossl/method/all4one.hpp"
 #include "radiossl/method/byol.hpp"
 #include "radiossl/method/dino.hpp"
@@ -23,39 +41,132 @@ namespace {
 
 using namespace radiossl;
 
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+std::optional<bool> env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::optional<bool>(v[0] == '1') : std::nullopt;
+}
+
+torch::Device bench_device() {
+  const std::string d = env_or("RADIOSSL_BENCH_DEVICE", "cpu");
+  if (d != "cpu" && d != "cuda") throw Error("RADIOSSL_BENCH_DEVICE='" + d + "': expected cpu or cuda");
+  if (d == "cuda" && !torch::cuda::is_available())
+    throw Error("RADIOSSL_BENCH_DEVICE=cuda but this LibTorch sees no CUDA device");
+  return d == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+}
+
+/// The Trainer of one bench: the paper's method options, the env's device, batch and layout.
 template <class B, class M>
-void step_bench(benchmark::State& state) {
-  const char* env = std::getenv("RADIOSSL_BENCH_THREADS");
-  const int threads = env ? std::stoi(env) : 2;
-  const std::int64_t px = state.range(0), batch = 32;
+Trainer<B, M, augment::RadioSymmetric, optim::LARS> make_trainer(std::int64_t batch, std::int64_t px) {
+  const int threads = std::stoi(env_or("RADIOSSL_BENCH_THREADS", "2"));
+  if (env_or("RADIOSSL_BENCH_CUDNN_BENCHMARK", "0") == "1") at::globalContext().setBenchmarkCuDNN(true);
   // W-MSE's paper whitening size (256) cannot divide a batch of 32, and 32 samples cannot whiten
   // its 128-d projection without a ridge: whiten the whole batch with eps 1e-3, as
   // bench/step_peer.py does with --wmse-whitening-size 32 --wmse-eps 1e-3.
   auto method_options = M::Impl::Options::paper();
   if constexpr (requires { method_options.whitening_size(batch); }) method_options.whitening_size(batch).whitening_eps(1e-3);
-  // RADIOSSL_BENCH_CHANNELS_LAST=0/1 overrides the Trainer's layout default (to measure both).
-  const char* cl = std::getenv("RADIOSSL_BENCH_CHANNELS_LAST");
-  Trainer<B, M, augment::RadioSymmetric, optim::LARS> trainer(TrainerOptions()
-                                                                  .channels_last(cl ? std::optional<bool>(cl[0] == '1')
-                                                                                    : std::nullopt)
-                                                                  .device(torch::Device(torch::kCPU))
-                                                                  .num_threads(threads)
-                                                                  .batch_size(batch)
-                                                                  .progress(false)
-                                                                  .csv_log(false),
-                                                              method_options);
-  const Views views{torch::rand({batch, 3, px, px}), torch::rand({batch, 3, px, px})};
-  trainer.train_step(views);  // warm-up: allocations, lazily built teachers
-  for (auto _ : state) trainer.train_step(views);
-  state.counters["images_per_s"] =
-      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(M::Impl::name) + " threads=" + std::to_string(threads));
+  return Trainer<B, M, augment::RadioSymmetric, optim::LARS>(TrainerOptions()
+                                                                 .channels_last(env_flag("RADIOSSL_BENCH_CHANNELS_LAST"))
+                                                                 .bf16_autocast(env_flag("RADIOSSL_BENCH_BF16"))
+                                                                 .device(bench_device())
+                                                                 .num_threads(threads)
+                                                                 .batch_size(batch)
+                                                                 .progress(false)
+                                                                 .csv_log(false),
+                                                             method_options,
+                                                             optim::LarsOptions(),
+                                                             augment::RadioSymmetric(augment::PretrainOptions{.size = px}));
 }
 
-#define RADIOSSL_STEP_BENCH(M)                                                                             \
-  BENCHMARK_TEMPLATE(step_bench, backbone::ResNet18, method::M)->Arg(64)->Arg(224)->Unit(benchmark::kMillisecond) \
-      ->UseRealTime();                                                                                     \
-  BENCHMARK_TEMPLATE(step_bench, backbone::ResNet50, method::M)->Arg(224)->Unit(benchmark::kMillisecond)->UseRealTime()
+template <class B, class M>
+void label(benchmark::State& state, const auto& trainer) {
+  state.counters["images_per_s"] = benchmark::Counter(static_cast<double>(trainer.options().batch_size()),
+                                                      benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(M::Impl::name) + " " + trainer.device().str() +
+                 " threads=" + env_or("RADIOSSL_BENCH_THREADS", "2"));
+}
+
+template <class B, class M>
+void step_bench(benchmark::State& state) try {
+  const std::int64_t px = state.range(0), batch = std::stoll(env_or("RADIOSSL_BENCH_BATCH", "32"));
+  auto trainer = make_trainer<B, M>(batch, px);
+  // On a GPU the views stay there (train_step's copy is then a no-op): the step alone is timed.
+  const auto dev = trainer.device();
+  const Views views{torch::rand({batch, 3, px, px}).to(dev), torch::rand({batch, 3, px, px}).to(dev)};
+  trainer.train_step(views);  // warm-up: allocations, lazily built teachers, cuDNN's choices
+  trainer.train_step(views);
+  for (auto _ : state) trainer.train_step(views);  // train_step reads the loss: synchronised
+  label<B, M>(state, trainer);
+} catch (const std::exception& e) {
+  std::cerr << "step_bench: " << e.what() << "\n";  // what bench/run_step_peer.sh shows
+  state.SkipWithError(e.what());
+}
+
+/// The step fed from FITS files on disk: read, normalise, augment two views (loader threads),
+/// copy to the device, train. Times steady state: the loader's first batches are warm-up.
+template <class B, class M>
+void e2e_bench(benchmark::State& state) try {
+  const std::string dir = env_or("RADIOSSL_BENCH_FITS_DIR", "");
+  if (dir.empty()) {
+    state.SkipWithError("RADIOSSL_BENCH_FITS_DIR is not set (bench/gpu/run.sh sets it)");
+    return;
+  }
+  const std::int64_t px = state.range(0), batch = std::stoll(env_or("RADIOSSL_BENCH_BATCH", "32"));
+  auto trainer = make_trainer<B, M>(batch, px);
+  data::LoaderOptions lo;
+  lo.batch_size = batch;
+  lo.num_workers = std::stoi(env_or("RADIOSSL_BENCH_WORKERS", "2"));
+  lo.prefetch = std::max<std::int64_t>(2, lo.num_workers);
+  data::Loader<data::FileSource, augment::RadioSymmetric> loader(data::FileSource(io::list_image_files(dir)),
+                                                                 trainer.augment(), lo);
+  if (loader.batches_per_epoch() < 1)
+    throw Error("RADIOSSL_BENCH_FITS_DIR=" + dir + ": fewer images than one batch of " + std::to_string(batch));
+  std::int64_t epoch = 0;
+  loader.start_epoch(epoch);
+  auto next = [&] {
+    auto b = loader.next();
+    if (!b) {
+      loader.start_epoch(++epoch);
+      b = loader.next();
+    }
+    if (!b) throw Error("RADIOSSL_BENCH_FITS_DIR=" + dir + ": no readable batch");
+    return std::move(*b);
+  };
+  for (int i = 0; i < 2; ++i) trainer.train_step(next().views);
+  for (auto _ : state) trainer.train_step(next().views);
+  label<B, M>(state, trainer);
+} catch (const std::exception& e) {
+  std::cerr << "step_bench: " << e.what() << "\n";  // what bench/run_step_peer.sh shows
+  state.SkipWithError(e.what());
+}
+
+/// The image sizes of a bench: RADIOSSL_BENCH_PX if set, else `defaults`.
+void sizes(benchmark::internal::Benchmark* b, const std::vector<std::int64_t>& defaults) {
+  const std::string px = env_or("RADIOSSL_BENCH_PX", "");
+  if (px.empty()) {
+    for (auto s : defaults) b->Arg(s);
+    return;
+  }
+  std::stringstream in(px);
+  for (std::string s; std::getline(in, s, ',');)
+    if (!s.empty()) b->Arg(std::stoll(s));
+}
+void resnet18_sizes(benchmark::internal::Benchmark* b) { sizes(b, {64, 224}); }
+void sizes_224(benchmark::internal::Benchmark* b) { sizes(b, {224}); }
+
+#define RADIOSSL_STEP_BENCH(M)                                                                                  \
+  BENCHMARK_TEMPLATE(step_bench, backbone::ResNet18, method::M)->Apply(resnet18_sizes)->Unit(benchmark::kMillisecond) \
+      ->UseRealTime();                                                                                          \
+  BENCHMARK_TEMPLATE(step_bench, backbone::ResNet50, method::M)->Apply(sizes_224)->Unit(benchmark::kMillisecond) \
+      ->UseRealTime();                                                                                          \
+  BENCHMARK_TEMPLATE(e2e_bench, backbone::ResNet18, method::M)->Apply(sizes_224)->Unit(benchmark::kMillisecond) \
+      ->UseRealTime();                                                                                          \
+  BENCHMARK_TEMPLATE(e2e_bench, backbone::ResNet50, method::M)->Apply(sizes_224)->Unit(benchmark::kMillisecond) \
+      ->UseRealTime()
 
 RADIOSSL_STEP_BENCH(SimCLR);
 RADIOSSL_STEP_BENCH(BYOL);

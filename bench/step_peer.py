@@ -13,19 +13,37 @@ projector+predictor pass and second queue product, the z_std metrics); --lean le
 The online linear classifier (a no-op on unlabeled data, NaN loss) is left out in both modes.
 
 Usage: /usr/bin/python3 bench/step_peer.py --method byol [--arch resnet18] [--size 64] [--threads 2]
-       [--iters 3] [--min-seconds 0] [--json] [--lean]
+       [--iters 3] [--min-seconds 0] [--json] [--lean] [--device cuda] [--amp] [--cudnn-benchmark]
+       [--fits-dir DIR --workers N] [--flops]
 Prints images/s; compare with `radiossl_bench --benchmark_filter='step_bench<backbone::ResNet18, method::BYOL>/64'`.
+--method takes a comma-separated list (one line each, one Python start-up for all). On a GPU,
+--device cuda --amp runs the step as solo-learn does there (Lightning's bf16-mixed precision: bf16
+autocast around the forward and loss, channels_last). --fits-dir feeds the step end to end from the
+FITS files in DIR through a torch DataLoader with --workers worker processes (the reading and views of
+bench/data_peer.py at --size; e2e_bench in bench/step_bench.cpp is radiossl's side). --flops adds the
+step's model FLOPs per image (convolutions and linear layers, forward x3 where weights train, x1 for the
+frozen teacher), counted with forward hooks on the warm-up step.
 """
 import argparse
 import json
 import math
+import sys
 import time
 import warnings
 
+import glob
+import os
+
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+
+try:
+    from astropy.io import fits as astropy_fits
+except ImportError:  # a GPU box without astropy: the small reader below (bench/gpu/make_fits.py's files)
+    astropy_fits = None
 
 
 class LARS(torch.optim.Optimizer):
@@ -141,7 +159,7 @@ class SimCLR(Method):
     def loss(self, backbone, views):
         z = torch.cat([self.projector(backbone(v)) for v in views])
         n = views[0].size(0)
-        indexes = torch.arange(n).repeat(len(views))
+        indexes = torch.arange(n, device=z.device).repeat(len(views))
         # solo/losses/simclr.py (one process: gather is the identity)
         z = F.normalize(z, dim=-1)
         sim = torch.exp(torch.einsum("if, jf -> ij", z, z) / self.temperature)
@@ -250,6 +268,11 @@ class Whitening2d(nn.Module):
         self.dim, self.eps = dim, eps
 
     def forward(self, x):
+        # solo-learn runs the whitening in float32 under AMP (custom_fwd(cast_inputs=torch.float32))
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self.whiten(x.float())
+
+    def whiten(self, x):
         x = x.unsqueeze(2).unsqueeze(3)
         m = x.mean(0).view(self.dim, -1).mean(-1).view(1, -1, 1, 1)
         xn = x - m
@@ -279,7 +302,7 @@ class WMSE(Method):
         v = torch.cat([self.projector(backbone(x)) for x in views[:2]])
         bs = views[0].size(0)
         z = torch.empty_like(v)
-        perm = torch.randperm(bs).view(-1, self.w_size)
+        perm = torch.randperm(bs, device=v.device).view(-1, self.w_size)
         for idx in perm:
             for i in range(2):
                 z[idx + i * bs] = self.whitening(v[idx + i * bs]).type_as(z)
@@ -367,7 +390,7 @@ def nnclr_loss(nn_, p, temperature=0.1):
     nn_ = F.normalize(nn_, dim=-1)
     p = F.normalize(p, dim=-1)
     logits = nn_ @ p.T / temperature
-    return F.cross_entropy(logits, torch.arange(nn_.size(0)))
+    return F.cross_entropy(logits, torch.arange(nn_.size(0), device=logits.device))
 
 
 class All4One(Method):
@@ -415,7 +438,8 @@ class All4One(Method):
 
     def loss(self, backbone, views):
         n = views[0].size(0)
-        targets, img_indexes = -torch.ones(n, dtype=torch.long), torch.arange(n)
+        dev = views[0].device
+        targets, img_indexes = -torch.ones(n, dtype=torch.long, device=dev), torch.arange(n, device=dev)
         feats = [backbone(v) for v in views[:2]]
         if not self.a.lean:  # All4One.forward in the base step: its z and p are not used afterwards
             for f in feats:
@@ -483,9 +507,159 @@ def make_backbone(arch, memory_format):
     return b.to(memory_format=memory_format), feat
 
 
+def read_fits(path):
+    """The primary image as float32: astropy's fits.getdata when installed (solo-learn's radio fork),
+    else a small reader for the simple image files bench/gpu/make_fits.py writes."""
+    if astropy_fits is not None:
+        return astropy_fits.getdata(path).astype(np.float32)
+    with open(path, "rb") as f:
+        head, ended = {}, False
+        while not ended:
+            block = f.read(2880)
+            if len(block) < 2880:
+                raise ValueError(f"{path}: truncated FITS header")
+            for i in range(0, 2880, 80):
+                card = block[i:i + 80].decode("ascii", "replace")
+                if card[:8].strip() == "END":
+                    ended = True
+                    break
+                if card[8:10] == "= ":
+                    head[card[:8].strip()] = card[10:].split("/")[0].strip()
+        bitpix, naxis = int(head["BITPIX"]), int(head["NAXIS"])
+        shape = [int(head[f"NAXIS{k}"]) for k in range(naxis, 0, -1)]
+        dtype = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}[bitpix]
+        n = int(np.prod(shape))
+        data = np.frombuffer(f.read(n * abs(bitpix) // 8), dtype=dtype).reshape(shape).astype(np.float32)
+    scale, zero = float(head.get("BSCALE", 1)), float(head.get("BZERO", 0))
+    return data * scale + zero if (scale, zero) != (1.0, 0.0) else data
+
+
+class FitsViews(torch.utils.data.Dataset):
+    """bench/data_peer.py's work per image at `size`: read, NaN -> finite minimum, min-max to [0, 1], two
+    views (random resized crop, contrast jitter, blur, flips), each replicated to 3 channels."""
+
+    def __init__(self, files, size):
+        from torchvision import transforms as T
+        self.files = files
+        self.view = T.Compose([
+            T.RandomResizedCrop(size, scale=(0.65, 1.0), ratio=(1.0, 1.0),
+                                interpolation=T.InterpolationMode.BICUBIC, antialias=True),
+            T.RandomApply([T.ColorJitter(contrast=0.8)], p=0.5),
+            T.RandomApply([T.GaussianBlur(13, sigma=(0.1, 2.0))], p=0.25),
+            T.RandomHorizontalFlip(p=0.5),
+            T.RandomVerticalFlip(p=0.5),
+        ])
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        img = read_fits(self.files[i])
+        img = img.reshape(img.shape[-2:]) if img.ndim > 2 else img
+        finite = np.isfinite(img)
+        lo = img[finite].min() if finite.any() else 0.0
+        img = np.where(finite, img, lo)
+        hi = img.max()
+        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None]
+        return tuple(self.view(t).clamp_(0, 1).expand(3, -1, -1).contiguous() for _ in range(2))
+
+
+def count_flops(modules, fn):
+    """Model FLOPs of `fn()`: 2 x MACs of every Conv2d and Linear forward under `modules`, x3 (forward,
+    input and weight gradients) where the weight trains, x1 under no_grad (the teachers)."""
+    total = [0]
+
+    def hook(m, inp, out):
+        train = torch.is_grad_enabled() and m.weight.requires_grad
+        per_out = (m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+                   if isinstance(m, nn.Conv2d) else m.in_features)
+        total[0] += 2 * out.numel() * per_out * (3 if train else 1)
+    hooks = [m.register_forward_hook(hook) for root in modules for m in root.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        fn()
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0]
+
+
+def run_method(a, name, device, fmt):
+    """Builds `name`'s step on `device` and times it; returns the result as a dict."""
+    torch.manual_seed(a.seed)
+    a.method = name
+    backbone, feat = make_backbone(a.arch, fmt)
+    cls = METHODS[name]
+    method = cls(feat, a, backbone) if cls.has_teacher else cls(feat, a)
+    backbone.to(device)
+    method.to(device)
+    lr = cls.lr * a.batch / 256  # parse_cfg's batch scaling, as TrainerOptions::scale_lr_by_batch
+    groups = method.param_groups(backbone, lr)
+    for g in groups:
+        g.setdefault("base_lr", lr)
+    opt = LARS(groups, lr=lr, weight_decay=cls.wd)
+    backbone.train()
+    method.train()
+    total_steps = 1000
+    state = {"step": 0, "loss": float("nan")}
+
+    if a.fits_dir:
+        files = sorted(glob.glob(os.path.join(a.fits_dir, "*.fits")))
+        if len(files) < a.batch:
+            raise SystemExit(f"step_peer: --fits-dir {a.fits_dir}: {len(files)} .fits files, fewer than one batch")
+        loader = torch.utils.data.DataLoader(FitsViews(files, a.size), batch_size=a.batch, shuffle=True,
+                                             drop_last=True, num_workers=a.workers,
+                                             pin_memory=device.type == "cuda", persistent_workers=a.workers > 0)
+
+        def batches():
+            while True:
+                for b in loader:
+                    yield [v.to(device, non_blocking=True) for v in b]
+        it = batches()
+
+        def next_views():
+            return next(it)
+    else:
+        views = [torch.rand(a.batch, 3, a.size, a.size, device=device).contiguous(memory_format=fmt) for _ in range(2)]
+
+        def next_views():
+            return views
+
+    def step():
+        for g in opt.param_groups:
+            g["lr"] = warmup_cosine(state["step"], g["base_lr"], total=total_steps)
+        vs = [v.to(memory_format=fmt) for v in next_views()]
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=a.amp):
+            loss = method.loss(backbone, vs)
+        loss.backward()
+        method.after_backward()
+        opt.step()
+        state["step"] += 1
+        method.after_step(backbone, state["step"] / total_steps)
+        state["loss"] = loss.item()  # also waits for the GPU: every timed step is complete
+
+    # Warm-up (allocations, LARS momentum buffers, cuDNN's choices, the loader's workers).
+    flops = count_flops([backbone, method], step) / a.batch if a.flops else None
+    step()
+    t0 = time.perf_counter()
+    iters = 0
+    while iters < a.iters or time.perf_counter() - t0 < a.min_seconds:
+        step()
+        iters += 1
+    dt = (time.perf_counter() - t0) / iters
+    return {"method": name, "arch": a.arch, "size": a.size, "batch": a.batch, "threads": a.threads,
+            "iters": iters, "ms_per_step": dt * 1e3, "images_per_s": a.batch / dt, "loss": state["loss"],
+            "loss_finite": math.isfinite(state["loss"]), "lean": a.lean, "channels_last": not a.no_channels_last,
+            "device": str(device), "amp": a.amp, "mode": "e2e" if a.fits_dir else "step",
+            "workers": a.workers if a.fits_dir else 0, "flops_per_image": flops,
+            "fits_reader": ("astropy" if astropy_fits is not None else "numpy") if a.fits_dir else None}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--method", default="simclr", choices=sorted(METHODS))
+    ap.add_argument("--method", default="simclr", help="one of %s, or a comma-separated list" % ",".join(sorted(METHODS)))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=3, help="timed steps (at least)")
     ap.add_argument("--min-seconds", type=float, default=0.0, help="keep stepping until this much time passed")
@@ -499,54 +673,45 @@ def main():
     ap.add_argument("--wmse-proj-dim", type=int, default=128)
     ap.add_argument("--wmse-eps", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--json", action="store_true", help="print one JSON object instead of a text line")
+    ap.add_argument("--json", action="store_true", help="print one JSON object per method instead of a text line")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    ap.add_argument("--amp", action="store_true", help="bf16 autocast around forward and loss (bf16-mixed)")
+    ap.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
+    ap.add_argument("--fits-dir", default="", help="end to end: read the batches from the FITS files here")
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (--fits-dir)")
+    ap.add_argument("--flops", action="store_true", help="also report the step's model FLOPs per image")
     a = ap.parse_args()
+    names = [m for m in a.method.split(",") if m]
+    bad = [m for m in names if m not in METHODS]
+    if not names or bad:
+        ap.error(f"--method: unknown {','.join(bad) or 'empty list'} (expected {','.join(sorted(METHODS))})")
     warnings.filterwarnings("ignore")  # torch.cholesky / triangular_solve deprecation (as solo-learn calls them)
     torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
+    device = torch.device(a.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("step_peer: --device cuda but torch sees no CUDA device")
+    torch.backends.cudnn.benchmark = a.cudnn_benchmark
     fmt = torch.contiguous_format if a.no_channels_last else torch.channels_last
-
-    backbone, feat = make_backbone(a.arch, fmt)
-    cls = METHODS[a.method]
-    method = cls(feat, a, backbone) if cls.has_teacher else cls(feat, a)
-    lr = cls.lr * a.batch / 256  # parse_cfg's batch scaling, as TrainerOptions::scale_lr_by_batch
-    groups = method.param_groups(backbone, lr)
-    for g in groups:
-        g.setdefault("base_lr", lr)
-    opt = LARS(groups, lr=lr, weight_decay=cls.wd)
-    backbone.train()
-    method.train()
-    views = [torch.rand(a.batch, 3, a.size, a.size).contiguous(memory_format=fmt) for _ in range(2)]
-    total_steps = 1000
-    state = {"step": 0, "loss": float("nan")}
-
-    def step():
-        for g in opt.param_groups:
-            g["lr"] = warmup_cosine(state["step"], g["base_lr"], total=total_steps)
-        opt.zero_grad(set_to_none=True)
-        loss = method.loss(backbone, [v.to(memory_format=fmt) for v in views])
-        loss.backward()
-        method.after_backward()
-        opt.step()
-        state["step"] += 1
-        method.after_step(backbone, state["step"] / total_steps)
-        state["loss"] = loss.item()
-
-    step()  # warm-up: allocations, LARS momentum buffers
-    t0 = time.perf_counter()
-    iters = 0
-    while iters < a.iters or time.perf_counter() - t0 < a.min_seconds:
-        step()
-        iters += 1
-    dt = (time.perf_counter() - t0) / iters
-    out = {"method": a.method, "arch": a.arch, "size": a.size, "batch": a.batch, "threads": a.threads,
-           "iters": iters, "ms_per_step": dt * 1e3, "images_per_s": a.batch / dt, "loss": state["loss"],
-           "loss_finite": math.isfinite(state["loss"]), "lean": a.lean, "channels_last": not a.no_channels_last}
-    if a.json:
-        print(json.dumps(out))
-    else:
-        print(f"peer {a.method} {a.arch} {a.size}px batch {a.batch} threads {a.threads}: {dt * 1e3:.1f} ms/step, "
-              f"{a.batch / dt:.1f} images/s, loss {state['loss']:.4f}")
+    failed = 0
+    for name in names:
+        try:
+            out = run_method(a, name, device, fmt)
+        except (Exception, SystemExit) as e:  # one failing method must not hide the others' numbers
+            if len(names) == 1:
+                raise
+            failed += 1
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            print(f"step_peer: {name}: {msg}", file=sys.stderr)
+            out = {"method": name, "arch": a.arch, "error": msg}
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        if a.json:
+            print(json.dumps(out), flush=True)
+        elif "error" not in out:
+            print(f"peer {name} {a.arch} {a.size}px batch {a.batch} threads {a.threads}: {out['ms_per_step']:.1f} "
+                  f"ms/step, {out['images_per_s']:.1f} images/s, loss {out['loss']:.4f}", flush=True)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Training images/s per method for ResNet-18 and ResNet-50 at 224 px on one GPU: radiossl
+# (bench/step_bench.cpp: step_bench, e2e_bench) next to a Python PyTorch eager peer of the same step
+# (bench/step_peer.py: solo-learn's step with bf16 autocast and channels_last, as its bf16-mixed runs
+# do), for the step alone and end to end from FITS files on disk (radiossl's threaded loader against a
+# torch DataLoader with worker processes), and the fraction of the measured bf16 matmul rate
+# (bench/gpu/matmul_rate.py) each step reaches. Prints one markdown table on stdout, progress on stderr.
+#
+#   bench/gpu/run.sh                      on a CUDA machine, no network needed: builds radiossl_bench
+#                                         (Release) against the CUDA LibTorch inside $PYTHON's torch
+#                                         (torch.utils.cmake_prefix_path), then measures (about 5-7 min)
+#   BUILD_DIR=build bench/gpu/run.sh --cpu-check
+#                                         every path but the CUDA-only ones, on CPU, in under a minute:
+#                                         tiny sizes, float32, few steps, the radiossl_bench already built
+#                                         in BUILD_DIR, /usr/bin/python3 (tests/gpu_script.cpp runs it).
+#                                         Only ResNet-18 with SimCLR and BYOL (one method without and one
+#                                         with a momentum teacher): all 6 methods x 2 backbones take about
+#                                         5 min on 2 cores (METHODS=... ARCHS=... select them)
+#
+# Environment (defaults: GPU run [--cpu-check]):
+#   PYTHON                python with torch and torchvision (astropy optional) [python3 | /usr/bin/python3]
+#   BUILD_DIR             build tree [build-gpu | required: must hold bench/radiossl_bench]
+#   RADIOSSL_DEPS_PREFIX  install prefixes (':' or ';' separated) with what the machine lacks: range-v3,
+#                         Boost headers, nlohmann_json, CFITSIO, WCSLIB, libpng, Google Benchmark; added
+#                         to CMAKE_PREFIX_PATH, PKG_CONFIG_PATH and LD_LIBRARY_PATH
+#   RADIOSSL_DEBS         a folder of Debian .deb files carried to an offline machine (from a networked
+#                         twin: apt-get download librange-v3-dev libboost-dev nlohmann-json3-dev
+#                         libcfitsio-dev libcfitsio10 wcslib-dev libwcs7 libpng-dev libbenchmark-dev
+#                         libbenchmark1debian ...), unpacked with dpkg-deb -x into BUILD_DIR/deps and used
+#                         like RADIOSSL_DEPS_PREFIX (their .pc files relocated there)
+#   RADIOSSL_TORCH_SHIM   1: link the wheel's LibTorch through bench/gpu/torch-shim (automatic when nvcc,
+#                         which the wheel's own TorchConfig.cmake looks for, is missing)
+#   METHODS               [simclr byol dino wmse swav all4one | simclr byol]
+#   ARCHS                 [resnet18 resnet50 | resnet18]
+#   BATCH [128 | 4]  PX [224 | 32]  MIN_TIME seconds per measurement [2 | 0.01]  THREADS [8 | 1]
+#   WORKERS loader threads / DataLoader processes [nproc-2 | 1]  FILES FITS cut-outs [512 | 8]
+#   JOBS                  build parallelism [nproc]
+# The C++ side needs a LibTorch with the C++11 string ABI (pip torch >= 2.7, conda, NGC containers):
+# Debian's Google Benchmark is built with it; the script stops with a message otherwise.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+mode=gpu
+case "${1:-}" in
+  --cpu-check) mode=cpu ;;
+  "") ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "run.sh: unknown argument '$1' (expected --cpu-check or nothing)" >&2; exit 2 ;;
+esac
+log() { echo "[$(date +%T)] $*" >&2; }
+t_start=$(date +%s)
+
+if [ "$mode" = cpu ]; then
+  py=${PYTHON:-/usr/bin/python3}
+  build=${BUILD_DIR:?run.sh --cpu-check: set BUILD_DIR to a CPU build tree that holds bench/radiossl_bench}
+  methods=${METHODS:-simclr byol}
+  archs=${ARCHS:-resnet18}
+  batch=${BATCH:-4} px=${PX:-32} min_time=${MIN_TIME:-0.01} threads=${THREADS:-1}
+  workers=${WORKERS:-1} files=${FILES:-8} side=48
+  device=cpu amp="" mm_args="--device cpu --dtype fp32 --n 256 --seconds 0.2" peer_iters=1
+else
+  py=${PYTHON:-python3}
+  build=${BUILD_DIR:-$root/build-gpu}
+  methods=${METHODS:-simclr byol dino wmse swav all4one}
+  archs=${ARCHS:-resnet18 resnet50}
+  ncpu=$(nproc)
+  batch=${BATCH:-128} px=${PX:-224} min_time=${MIN_TIME:-2} threads=${THREADS:-8}
+  workers=${WORKERS:-$((ncpu > 3 ? ncpu - 2 : 1))} files=${FILES:-512} side=256
+  device=cuda amp="--amp --cudnn-benchmark" mm_args="--device cuda --dtype bf16 --n 8192 --seconds 2" peer_iters=3
+fi
+bench=$build/bench/radiossl_bench
+"$py" -c 'import torch, torchvision' 2>/dev/null ||
+  { echo "run.sh: $py cannot import torch and torchvision (set PYTHON)" >&2; exit 1; }
+
+# ---- build (GPU run only) ------------------------------------------------------------------------
+if [ "$mode" = gpu ]; then
+  "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' ||
+    { echo "run.sh: $py's torch sees no CUDA device (use --cpu-check on a CPU machine)" >&2; exit 1; }
+  read -r torch_cmake torch_root torch_abi torch_version < <("$py" -c '
+import os, torch
+print(torch.utils.cmake_prefix_path, os.path.dirname(torch.__file__), int(torch.compiled_with_cxx11_abi()), torch.__version__)')
+  if [ "$torch_abi" != 1 ]; then
+    echo "run.sh: torch $torch_version uses the pre-C++11 string ABI; Google Benchmark and the system" \
+         "libraries use the C++11 one. Use a torch built with it (pip >= 2.7, conda, NGC)." >&2
+    exit 1
+  fi
+  mkdir -p "$build"
+  prefixes=$(echo "${RADIOSSL_DEPS_PREFIX:-}" | tr ':' ';')
+  if [ -n "${RADIOSSL_DEBS:-}" ]; then
+    deps=$build/deps
+    log "unpacking $(ls "$RADIOSSL_DEBS"/*.deb | wc -l) .deb files from $RADIOSSL_DEBS into $deps"
+    for d in "$RADIOSSL_DEBS"/*.deb; do dpkg-deb -x "$d" "$deps"; done
+    # Debian's .pc files say prefix=/usr: point them at the unpacked tree.
+    find "$deps" -name '*.pc' -exec sed -i "s|=/usr|=$deps/usr|g; s| /usr/| $deps/usr/|g" {} +
+    prefixes="$deps/usr${prefixes:+;$prefixes}"
+  fi
+  pc_path="" ld_path=""
+  IFS=';' read -ra plist <<< "$prefixes"
+  for p in "${plist[@]}"; do
+    [ -n "$p" ] || continue
+    for sub in lib/x86_64-linux-gnu/pkgconfig lib/aarch64-linux-gnu/pkgconfig lib/pkgconfig lib64/pkgconfig share/pkgconfig; do
+      [ -d "$p/$sub" ] && pc_path="$pc_path:$p/$sub"
+    done
+    for sub in lib/x86_64-linux-gnu lib/aarch64-linux-gnu lib lib64; do [ -d "$p/$sub" ] && ld_path="$ld_path:$p/$sub"; done
+  done
+  export PKG_CONFIG_PATH="${pc_path#:}${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  export LD_LIBRARY_PATH="${ld_path#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  torch_args=(-DCMAKE_PREFIX_PATH="$torch_cmake${prefixes:+;$prefixes}")
+  if [ "${RADIOSSL_TORCH_SHIM:-}" = 1 ] || ! command -v nvcc >/dev/null; then
+    log "linking torch $torch_version through bench/gpu/torch-shim (no nvcc, or RADIOSSL_TORCH_SHIM=1)"
+    export RADIOSSL_TORCH_ROOT=$torch_root RADIOSSL_TORCH_CXX11_ABI=$torch_abi
+    torch_args+=(-DTorch_DIR="$root/bench/gpu/torch-shim")
+  fi
+  log "building radiossl_bench against torch $torch_version ($torch_root) in $build"
+  cmake -S "$root" -B "$build" -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" \
+        -DCMAKE_BUILD_TYPE=Release -DRADIOSSL_BUILD_TESTS=OFF -DRADIOSSL_BUILD_EXAMPLES=OFF \
+        -DRADIOSSL_BUILD_BENCH=ON -DRADIOSSL_INSTALL=OFF -DRADIOSSL_WERROR=OFF "${torch_args[@]}" >&2
+  cmake --build "$build" -j "${JOBS:-$(nproc)}" --target radiossl_bench >&2
+  log "built in $(( $(date +%s) - t_start )) s"
+fi
+[ -x "$bench" ] || { echo "run.sh: no radiossl_bench at $bench (build it: cmake --build $build --target radiossl_bench)" >&2; exit 1; }
+
+# ---- measure --------------------------------------------------------------------------------------
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+t_measure=$(date +%s)
+fits=$build/gpu-bench-fits-$side
+log "FITS cut-outs: $files of ${side}x$side in $fits"
+"$py" "$root/bench/gpu/make_fits.py" "$fits" --count "$files" --side "$side"
+log "matmul rate: $mm_args"
+"$py" "$root/bench/gpu/matmul_rate.py" $mm_args --threads "$threads" > "$out/matmul.json"
+
+declare -A cpp_method=([simclr]=SimCLR [byol]=BYOL [dino]=DINO [wmse]=WMSE [swav]=SwAV [all4one]=All4One)
+declare -A cpp_arch=([resnet18]=ResNet18 [resnet50]=ResNet50)
+alt=""
+for m in $methods; do
+  [ -n "${cpp_method[$m]:-}" ] || { echo "run.sh: unknown method '$m'" >&2; exit 2; }
+  alt="$alt${alt:+|}${cpp_method[$m]}"
+done
+method_list=$(echo "$methods" | tr -s ' ' ',')
+export RADIOSSL_BENCH_DEVICE=$device RADIOSSL_BENCH_BATCH=$batch RADIOSSL_BENCH_PX=$px \
+       RADIOSSL_BENCH_THREADS=$threads RADIOSSL_BENCH_WORKERS=$workers RADIOSSL_BENCH_FITS_DIR=$fits \
+       RADIOSSL_BENCH_CUDNN_BENCHMARK=1 OMP_NUM_THREADS=$threads
+# W-MSE whitens the whole batch with eps 1e-3 on both sides (see step_bench.cpp).
+peer=("$root/bench/step_peer.py" --method "$method_list" --size "$px" --batch "$batch" --threads "$threads"
+      --device "$device" $amp --iters "$peer_iters" --min-seconds "$min_time" --json
+      --wmse-whitening-size "$batch" --wmse-eps 1e-3)
+for arch in $archs; do
+  [ -n "${cpp_arch[$arch]:-}" ] || { echo "run.sh: unknown backbone '$arch'" >&2; exit 2; }
+  for kind in step e2e; do
+    log "$arch $kind: radiossl ($methods)"
+    # In a subshell: an abort is reported in the table, not the end of the script.
+    ("$bench" --benchmark_filter="^${kind}_bench<backbone::${cpp_arch[$arch]}, method::($alt)>/$px/" \
+        --benchmark_min_time="$min_time" --benchmark_format=json; exit $?) \
+        > "$out/cpp_${arch}_$kind.json" 2> "$out/cpp_${arch}_$kind.err" || true
+    log "$arch $kind: peer"
+    extra=(--flops)
+    [ "$kind" = e2e ] && extra=(--fits-dir "$fits" --workers "$workers")
+    ("$py" "${peer[@]}" --arch "$arch" "${extra[@]}"; exit $?) \
+        > "$out/py_${arch}_$kind.json" 2> "$out/py_${arch}_$kind.err" || true
+  done
+done
+
+"$py" - "$out" "$methods" "$archs" "$px" "$batch" "$workers" "$mode" "$(( $(date +%s) - t_measure ))" <<'PY'
+import json, re, sys
+d, methods, archs, px, batch, workers, mode, secs = sys.argv[1:]
+methods, archs = methods.split(), archs.split()
+cpp_name = {"simclr": "SimCLR", "byol": "BYOL", "dino": "DINO", "wmse": "WMSE", "swav": "SwAV", "all4one": "All4One"}
+arch_name = {"resnet18": "ResNet-18", "resnet50": "ResNet-50"}
+
+def last_error(path):
+    try:
+        lines = [l.strip() for l in open(path).read().splitlines() if l.strip() and "WARNING" not in l]
+    except OSError:
+        lines = []
+    msg = [l for l in lines if "step_bench:" in l or "step_peer:" in l or "Error" in l or "what():" in l]
+    return (msg or lines or ["no output"])[-1].replace("what():", "").replace("|", "/").strip()[:90]
+
+def cpp(arch, kind):
+    res = {}
+    try:
+        for b in json.load(open(f"{d}/cpp_{arch}_{kind}.json"))["benchmarks"]:
+            m = re.search(r"method::(\w+)>", b["name"])
+            key = next((k for k, v in cpp_name.items() if m and v == m.group(1)), None)
+            if key:
+                res[key] = (None, b.get("error_message", "failed")[:90]) if b.get("error_occurred") else (b["images_per_s"], None)
+    except Exception:
+        pass
+    err = last_error(f"{d}/cpp_{arch}_{kind}.err")
+    return {m: res.get(m, (None, err)) for m in methods}
+
+def peer(arch, kind):
+    res = {}
+    try:
+        for line in open(f"{d}/py_{arch}_{kind}.json"):
+            r = json.loads(line)
+            if "error" in r:
+                res[r["method"]] = (None, r["error"][:90], None)
+            elif not r["loss_finite"]:
+                res[r["method"]] = (None, f"loss {r['loss']}", None)
+            else:
+                res[r["method"]] = (r["images_per_s"], None, r.get("flops_per_image"))
+    except Exception:
+        pass
+    err = last_error(f"{d}/py_{arch}_{kind}.err")
+    return {m: res.get(m, (None, err, None)) for m in methods}
+
+mm = json.load(open(f"{d}/matmul.json"))
+rate = mm["flops_per_s"]
+rate_text = f"{rate / 1e12:.1f} TFLOP/s" if rate >= 1e12 else f"{rate / 1e9:.1f} GFLOP/s"
+fmt = lambda v, e: f"{v:.1f}" if v is not None else f"fails: {e}"
+ratio = lambda a, b: f"{a / b:.2f}" if a and b else "-"
+frac = lambda v, f: f"{100 * v * f / rate:.1f}%" if v and f else "-"
+dtype = "bf16" if mode == "gpu" else "fp32 (--cpu-check)"
+print(f"Training images/s, {px} px, batch {batch}, on {mm['name']}; {dtype} matmul rate "
+      f"{rate_text} (N={mm['n']}); end to end from FITS with {workers} loader workers "
+      f"(radiossl threads, peer DataLoader processes); measured in {secs} s.\n")
+print("| backbone | method | step radiossl | step peer | step ratio | e2e radiossl | e2e peer | e2e ratio "
+      "| step % of matmul rate (radiossl / peer) |")
+print("|---|---|---|---|---|---|---|---|---|")
+for arch in archs:
+    cs, ps, ce, pe = cpp(arch, "step"), peer(arch, "step"), cpp(arch, "e2e"), peer(arch, "e2e")
+    for m in methods:
+        flops = ps[m][2]
+        print(f"| {arch_name[arch]} | {cpp_name[m]} | {fmt(*cs[m])} | {fmt(*ps[m][:2])} | {ratio(cs[m][0], ps[m][0])} "
+              f"| {fmt(*ce[m])} | {fmt(*pe[m][:2])} | {ratio(ce[m][0], pe[m][0])} "
+              f"| {frac(cs[m][0], flops)} / {frac(ps[m][0], flops)} |")
+print("\nModel FLOPs per image (peer's count of conv and linear layers, forward x3 where trained) x images/s "
+      "/ matmul rate; ratio = radiossl / peer.")
+PY
+log "done in $(( $(date +%s) - t_start )) s"
