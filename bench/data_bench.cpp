@@ -133,6 +133,40 @@ void BM_data_augment_two_views(benchmark::State& state) {
 }
 BENCHMARK(BM_data_augment_two_views)->Unit(benchmark::kMicrosecond);
 
+// Finer stages, from memory: preprocess alone (NaN fill + min-max of a 256x256 cut-out, including
+// the copy that BM_data_augment_two_views also makes), and one random resized crop to 224x224
+// (the resample, which dominates a view).
+void BM_data_preprocess(benchmark::State& state) {
+  std::vector<Image> raw;
+  for (const auto& f : bench_files()) raw.push_back(radiossl::io::read_fits_image(f));
+  const auto opt = cutout_options();
+  radiossl::Rng rng(1);  // unused in replicate mode; passing it keeps g++ 12's -Wnonnull quiet here
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    Image pre = radiossl::data::preprocess(raw[i++ % raw.size()], opt, &rng);
+    benchmark::DoNotOptimize(pre.pixels.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_data_preprocess)->Unit(benchmark::kMicrosecond);
+
+void BM_data_random_resized_crop(benchmark::State& state) {
+  radiossl::augment::flush_denormals_to_zero();
+  radiossl::augment::retain_freed_memory();
+  std::vector<Image> pre;
+  for (const auto& f : bench_files())
+    pre.push_back(radiossl::data::preprocess(radiossl::io::read_fits_image(f), cutout_options()));
+  const radiossl::augment::RandomResizedCrop crop{};
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    radiossl::Rng rng(radiossl::data::derive_seed({7, i}));
+    Image view = crop.make(pre[i++ % pre.size()], rng);
+    benchmark::DoNotOptimize(view.pixels.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_data_random_resized_crop)->Unit(benchmark::kMicrosecond);
+
 // One loader worker feeding batches of 32 SimCLR pairs (what a ResNet-18 step consumes).
 void BM_data_loader_one_worker(benchmark::State& state) {
   radiossl::data::LoaderOptions opt;

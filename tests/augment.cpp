@@ -1,7 +1,11 @@
 // Preprocessing (stretches, normalisation, resampling) and augmentation stages and presets.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "radiossl/augment/geometric.hpp"
 #include "radiossl/augment/photometric.hpp"
@@ -313,4 +317,183 @@ TEST_CASE("pipelines compose at compile time and presets model Augment and repro
   CHECK(e1[0].pixels == e2[0].pixels);
   CHECK(e1[0].height == 24);
   CHECK(e1[0].width == 24);
+}
+
+namespace {
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  float d = 0.0f;
+  for (std::size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(a[i] - b[i]));
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("vector kernels of the resample and the blur equal their scalar reference", "[augment][preprocess]") {
+  namespace dd = data::detail;
+  // Row multiply-add: every width around the vector blocks (4, 8, 16, 32) and the overlapping tail.
+  const Image src = random_image(1, 16, 260, 31);
+  const std::vector<float> w{0.1f, -0.05f, 0.4f, 0.3f, 0.2f, 0.05f, -0.02f, 0.02f, 0.0f, 0.01f, 0.04f, -0.03f, 0.05f};
+  for (std::int64_t taps : {1, 2, 5, 13}) {
+    std::vector<const float*> rows;
+    for (std::int64_t t = 0; t < taps; ++t) rows.push_back(src.plane(0) + t * src.width + t);
+    for (std::int64_t n : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 224, 230}) {
+      INFO("taps " << taps << " n " << n);
+      std::vector<float> ref(static_cast<std::size_t>(n)), out(ref.size(), -1.0f);
+      dd::weighted_rows_scalar(rows.data(), w.data(), taps, ref.data(), n);
+      dd::weighted_rows(rows.data(), w.data(), taps, out.data(), n);
+      CHECK(max_abs_diff(ref, out) < 1e-6f);
+#ifdef RADIOSSL_DETAIL_SSE2
+      std::fill(out.begin(), out.end(), -1.0f);
+      dd::weighted_rows_sse2(rows.data(), w.data(), taps, out.data(), n);
+      CHECK(max_abs_diff(ref, out) < 1e-6f);
+#endif
+#ifdef RADIOSSL_DETAIL_AVX_DISPATCH
+      if (dd::cpu_has_avx_fma()) {
+        std::fill(out.begin(), out.end(), -1.0f);
+        dd::weighted_rows_avx(rows.data(), w.data(), taps, out.data(), n);
+        CHECK(max_abs_diff(ref, out) < 1e-6f);
+      }
+#endif
+    }
+  }
+  // The transposed pass: output counts below and around the 4-row groups, widths around the
+  // 8- and 16-column blocks, clipped and not.
+  const Image big = random_image(1, 120, 70, 32);
+  for (auto [len, out_n] : {std::pair<std::int64_t, std::int64_t>{120, 3}, {120, 4}, {120, 9}, {40, 57}, {120, 96}}) {
+    const dd::Taps t = dd::make_taps(len, out_n, data::Interp::bicubic);
+    for (std::int64_t n : {1, 7, 8, 15, 16, 17, 70}) {
+      for (bool clip : {false, true}) {
+        INFO("len " << len << " out " << out_n << " n " << n << " clip " << clip);
+        const dd::Clip c{clip, 0.2f, 0.7f};
+        std::vector<float> ref(static_cast<std::size_t>(n * out_n)), got(ref.size(), -1.0f);
+        dd::filter_rows_transposed_scalar(big.plane(0), big.width, t, n, ref.data(), out_n, c);
+        dd::filter_rows_transposed(big.plane(0), big.width, t, n, got.data(), out_n, c);
+        CHECK(max_abs_diff(ref, got) < 1e-5f);
+#ifdef RADIOSSL_DETAIL_SSE2
+        std::fill(got.begin(), got.end(), -1.0f);
+        dd::filter_rows_transposed_sse2(big.plane(0), big.width, t, n, got.data(), out_n, c);
+        CHECK(max_abs_diff(ref, got) < 1e-5f);
+#endif
+#ifdef RADIOSSL_DETAIL_AVX_DISPATCH
+        if (dd::cpu_has_avx_fma()) {
+          std::fill(got.begin(), got.end(), -1.0f);
+          dd::filter_rows_transposed_avx(big.plane(0), big.width, t, n, got.data(), out_n, c);
+          CHECK(max_abs_diff(ref, got) < 1e-5f);
+        }
+#endif
+        if (clip) CHECK(*std::min_element(got.begin(), got.end()) >= 0.2f);
+      }
+    }
+  }
+  // The transpose itself, around its 4x4 tiles.
+  for (auto [r, c] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {3, 9}, {4, 4}, {9, 6}, {17, 13}}) {
+    std::vector<float> t(static_cast<std::size_t>(r * c));
+    dd::transpose(big.plane(0), r, c, big.width, t.data(), r);
+    for (std::int64_t y = 0; y < r; ++y)
+      for (std::int64_t x = 0; x < c; ++x) REQUIRE(t[static_cast<std::size_t>(x * r + y)] == big.at(y, x));
+  }
+}
+
+TEST_CASE("resampling random boxes matches torch on the cropped box; clipped resampling clips", "[augment][preprocess]") {
+  namespace F = torch::nn::functional;
+  const Image src = random_image(3, 70, 90, 41);
+  Rng rng(17);
+  for (int i = 0; i < 24; ++i) {
+    const auto h = 1 + static_cast<std::int64_t>(data::uniform_index(rng, 70));
+    const auto w = 1 + static_cast<std::int64_t>(data::uniform_index(rng, 90));
+    const auto y0 = static_cast<std::int64_t>(data::uniform_index(rng, static_cast<std::uint64_t>(70 - h + 1)));
+    const auto x0 = static_cast<std::int64_t>(data::uniform_index(rng, static_cast<std::uint64_t>(90 - w + 1)));
+    // Output sizes below the vector blocks, equal to the box (one pass), and larger than it.
+    const std::int64_t oh = i % 5 == 0 ? h : 1 + static_cast<std::int64_t>(data::uniform_index(rng, 80));
+    const std::int64_t ow = i % 7 == 0 ? w : 1 + static_cast<std::int64_t>(data::uniform_index(rng, 80));
+    const auto interp = i % 2 ? data::Interp::bicubic : data::Interp::bilinear;
+    INFO("box " << h << "x" << w << "+" << y0 << "+" << x0 << " -> " << oh << "x" << ow);
+    const Image ours = data::resample(src, y0, x0, h, w, oh, ow, interp);
+    const torch::Tensor box = to_tensor(src).slice(2, y0, y0 + h).slice(3, x0, x0 + w);
+    torch::Tensor ref = box;
+    if (oh != h || ow != w) {
+      auto opt = F::InterpolateFuncOptions().size(std::vector<int64_t>{oh, ow}).align_corners(false).antialias(true);
+      if (interp == data::Interp::bicubic) opt.mode(torch::kBicubic);
+      else opt.mode(torch::kBilinear);
+      ref = F::interpolate(box.contiguous(), opt);
+    }
+    CHECK((ref - to_tensor(ours)).abs().max().item<double>() < 1e-4);
+    Image clipped = ours;
+    data::clamp_pixels(clipped, 0.25f, 0.75f);
+    CHECK(data::resample_clipped(src, y0, x0, h, w, oh, ow, interp, 0.25f, 0.75f).pixels == clipped.pixels);
+  }
+}
+
+TEST_CASE("span kernels: finite range, clips, flips match their scalar forms", "[augment][preprocess]") {
+  namespace dd = data::detail;
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  // Lengths around the 8-lane blocks, with NaN and infinities in the vector part and the tail.
+  for (std::size_t n : {1u, 7u, 8u, 9u, 23u, 64u, 67u}) {
+    Image img = random_image(1, 1, static_cast<std::int64_t>(n), n);
+    for (int pattern = 0; pattern < 4; ++pattern) {
+      std::vector<float> p = img.pixels;
+      if (pattern >= 1) p[n / 2] = nan;
+      if (pattern >= 2) p[n - 1] = -inf;
+      if (pattern == 3) p[0] = inf;
+      INFO("n " << n << " pattern " << pattern);
+      const auto a = dd::finite_range(p.data(), n), b = dd::finite_range_scalar(p.data(), n);
+      CHECK(a.lo == b.lo);
+      CHECK(a.hi == b.hi);
+      CHECK(a.bad == b.bad);
+      std::vector<float> q = p, r = p;
+      dd::affine_clip_span(q.data(), n, 0.1f, 2.0f, 0.0f, 1.0f);
+      for (float& v : r) {
+        const float y = 0.1f + 2.0f * v;
+        v = std::isnan(y) ? y : std::min(1.0f, std::max(0.0f, y));
+      }
+      for (std::size_t i = 0; i < n; ++i) CHECK((q[i] == r[i] || (std::isnan(q[i]) && std::isnan(r[i]))));
+    }
+  }
+  // A whole cut-out: min-max over the vector loop with NaN and an infinity, as the scalar rule.
+  Image raw = random_image(1, 9, 13, 5);
+  raw.at(2, 3) = nan;
+  raw.at(7, 1) = inf;
+  data::minmax_normalize(raw);
+  CHECK(raw.at(2, 3) == 0.0f);
+  CHECK(raw.at(7, 1) == 0.0f);
+  CHECK(*std::max_element(raw.pixels.begin(), raw.pixels.end()) == 1.0f);
+  for (std::int64_t n = 0; n < 21; ++n) {
+    std::vector<float> a(static_cast<std::size_t>(n)), b;
+    std::iota(a.begin(), a.end(), 0.0f);
+    b = a;
+    aug::detail::reverse_span(a.data(), n);
+    std::reverse(b.begin(), b.end());
+    CHECK(a == b);
+    std::vector<float> c(a.size(), -1.0f), d = a;
+    aug::detail::swap_spans(a.data(), c.data(), n);
+    CHECK(c == d);
+  }
+}
+
+TEST_CASE("gaussian blur equals a direct reflect-padded convolution", "[augment]") {
+  for (auto [h, w, sigma] : {std::tuple<std::int64_t, std::int64_t, double>{9, 40, 1.3}, {30, 3, 2.0}, {5, 5, 0.6}}) {
+    const Image src = random_image(2, h, w, 7);
+    Image ours = src;
+    aug::gaussian_blur(ours, sigma);
+    const auto r = static_cast<std::int64_t>(std::ceil(3.0 * sigma));
+    std::vector<double> k;
+    double sum = 0.0;
+    for (std::int64_t i = -r; i <= r; ++i) sum += k.emplace_back(std::exp(-0.5 * static_cast<double>(i * i) / (sigma * sigma)));
+    for (double& v : k) v /= sum;
+    double worst = 0.0;
+    for (std::int64_t c = 0; c < 2; ++c)
+      for (std::int64_t y = 0; y < h; ++y)
+        for (std::int64_t x = 0; x < w; ++x) {
+          double acc = 0.0;
+          for (std::int64_t i = -r; i <= r; ++i)
+            for (std::int64_t j = -r; j <= r; ++j)
+              acc += k[static_cast<std::size_t>(i + r)] * k[static_cast<std::size_t>(j + r)] *
+                     src.at(c, aug::detail::reflect_index(y + i, h), aug::detail::reflect_index(x + j, w));
+          worst = std::max(worst, std::fabs(acc - ours.at(c, y, x)));
+        }
+    INFO(h << "x" << w << " sigma " << sigma);
+    CHECK(worst < 1e-5);
+  }
 }

@@ -66,12 +66,41 @@ struct RandomResizedCrop {
   [[nodiscard]] Image make(const Image& src, Rng& rng) const {
     if (src.empty()) throw Error("RandomResizedCrop: empty image");
     const CropBox b = draw_box(src.height, src.width, rng);
-    Image out = data::resample(src, b.top, b.left, b.height, b.width, size, size, interp);
-    data::clamp_pixels(out);
-    return out;
+    return data::resample_clipped(src, b.top, b.left, b.height, b.width, size, size, interp);
   }
   void operator()(Image& img, Rng& rng) const { img = make(img, rng); }
 };
+
+namespace detail {
+
+/// Reverses p[0, n) in place. Note: std::reverse swaps one float at a time; with SSE2 (from
+/// data/preprocess.hpp) four from each end per step, reversed in registers.
+inline void reverse_span(float* p, std::int64_t n) {
+  std::int64_t i = 0, j = n;
+#ifdef RADIOSSL_DETAIL_SSE2
+  for (; j - i >= 8; i += 4, j -= 4) {
+    const __m128 a = _mm_loadu_ps(p + i), b = _mm_loadu_ps(p + j - 4);
+    _mm_storeu_ps(p + i, _mm_shuffle_ps(b, b, _MM_SHUFFLE(0, 1, 2, 3)));
+    _mm_storeu_ps(p + j - 4, _mm_shuffle_ps(a, a, _MM_SHUFFLE(0, 1, 2, 3)));
+  }
+#endif
+  std::reverse(p + i, p + j);
+}
+
+/// Swaps a[0, n) and b[0, n) (non-overlapping); std::swap_ranges goes one float at a time.
+inline void swap_spans(float* a, float* b, std::int64_t n) {
+  std::int64_t i = 0;
+#ifdef RADIOSSL_DETAIL_SSE2
+  for (; i + 4 <= n; i += 4) {
+    const __m128 u = _mm_loadu_ps(a + i), v = _mm_loadu_ps(b + i);
+    _mm_storeu_ps(a + i, v);
+    _mm_storeu_ps(b + i, u);
+  }
+#endif
+  std::swap_ranges(a + i, a + n, b + i);
+}
+
+}  // namespace detail
 
 /// Mirrors left-right with probability `p`.
 struct RandomHorizontalFlip {
@@ -79,10 +108,7 @@ struct RandomHorizontalFlip {
   void operator()(Image& img, Rng& rng) const {
     if (!data::bernoulli(rng, p)) return;
     for (std::int64_t c = 0; c < img.channels; ++c)
-      for (std::int64_t y = 0; y < img.height; ++y) {
-        float* row = img.plane(c) + y * img.width;
-        std::reverse(row, row + img.width);
-      }
+      for (std::int64_t y = 0; y < img.height; ++y) detail::reverse_span(img.plane(c) + y * img.width, img.width);
   }
 };
 
@@ -95,7 +121,7 @@ struct RandomVerticalFlip {
     for (std::int64_t c = 0; c < img.channels; ++c) {
       float* plane = img.plane(c);
       for (std::int64_t y = 0, z = img.height - 1; y < z; ++y, --z)
-        std::swap_ranges(plane + y * img.width, plane + (y + 1) * img.width, plane + z * img.width);
+        detail::swap_spans(plane + y * img.width, plane + z * img.width, img.width);
     }
   }
 };
@@ -112,9 +138,8 @@ struct Resize {
     // Crop the centre square of the source first: the same result as resizing then cropping,
     // up to the one-pixel rounding of the resized long side.
     const std::int64_t side = std::min(src.height, src.width);
-    Image out = data::resample(src, (src.height - side) / 2, (src.width - side) / 2, side, side, size, size, interp);
-    data::clamp_pixels(out);
-    return out;
+    return data::resample_clipped(src, (src.height - side) / 2, (src.width - side) / 2, side, side, size, size,
+                                  interp);
   }
   void operator()(Image& img, Rng& rng) const { img = make(img, rng); }
 };

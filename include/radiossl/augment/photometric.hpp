@@ -55,8 +55,11 @@ inline void gaussian_blur(Image& img, double sigma) {
     // Horizontal: pad each row by reflection, then the row multiply-add over shifted copies.
     for (std::int64_t y = 0; y < h; ++y) {
       const float* row = plane + y * w;
-      for (std::int64_t i = -r; i < w + r; ++i)
-        padded[static_cast<std::size_t>(i + r)] = row[i >= 0 && i < w ? i : detail::reflect_index(i, w)];
+      std::copy(row, row + w, padded.data() + r);
+      for (std::int64_t i = 1; i <= r; ++i) {  // only the borders need the reflected index
+        padded[static_cast<std::size_t>(r - i)] = row[detail::reflect_index(-i, w)];
+        padded[static_cast<std::size_t>(r + w - 1 + i)] = row[detail::reflect_index(w - 1 + i, w)];
+      }
       float* dst = tmp.data() + y * w;
       for (std::int64_t t = 0; t < taps; ++t) rows[static_cast<std::size_t>(t)] = padded.data() + t;
       data::detail::weighted_rows(rows.data(), kp, taps, dst, w);
@@ -118,11 +121,7 @@ inline void adjust_contrast(Image& img, double factor) {
   const auto m = static_cast<float>(contrast_pivot(img));
   const auto f = static_cast<float>(factor);
   const float off = m * (1.0f - f);
-  for (float& v : img.pixels) {
-    const float y = off + f * v;
-    const float lo = y < 0.0f ? 0.0f : y;
-    v = lo > 1.0f ? 1.0f : lo;
-  }
+  data::detail::affine_clip_span(img.pixels.data(), img.size(), off, f, 0.0f, 1.0f);
 }
 
 /// Contrast with probability `p`, factor ~ U(factor_min, factor_max) (the paper: p 0.5,
