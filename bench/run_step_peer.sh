@@ -10,6 +10,10 @@
 #      PAIRS (2), THREADS (2; also OMP_NUM_THREADS and RADIOSSL_BENCH_THREADS), MIN_TIME (seconds of
 #      timed steps per run, at least one step; 3), LEAN=1 (peer without solo-learn's extra work, see
 #      step_peer.py), PEER_ARGS (extra peer arguments, e.g. the W-MSE settings matching the bench).
+# MODE=e2e: end to end from FITS files on disk instead (issue #4's epoch table): radiossl's e2e_bench
+#      (threaded loader) against the peer's torch DataLoader with worker processes, both reading and
+#      augmenting the same files while they train. FITS_DIR (default: 256 cut-outs of 256 px written
+#      by bench/gpu/make_fits.py into BUILD_DIR), WORKERS (loader threads / DataLoader processes; 1).
 # Without a path, radiossl_bench is built (Release) in BUILD_DIR (default build-bench-data, shared
 # with run_data_peer.sh).
 set -euo pipefail
@@ -24,7 +28,13 @@ min_time=${MIN_TIME:-3}
 peer_args=${PEER_ARGS:-}
 [ "${LEAN:-0}" = 1 ] && peer_args="$peer_args --lean"
 py=/usr/bin/python3
+mode=${MODE:-step}
 export OMP_NUM_THREADS=$threads RADIOSSL_BENCH_THREADS=$threads
+case "$mode" in
+  step) bench_name=step_bench ;;
+  e2e) bench_name=e2e_bench ;;
+  *) echo "run_step_peer.sh: MODE=$mode (expected step or e2e)" >&2; exit 1 ;;
+esac
 
 if [ $# -eq 0 ] && [ ! -x "$bench" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -32,6 +42,15 @@ if [ $# -eq 0 ] && [ ! -x "$bench" ]; then
   cmake --build "$build" -j1 --target radiossl_bench
 fi
 [ -x "$bench" ] || { echo "run_step_peer.sh: no radiossl_bench at $bench" >&2; exit 1; }
+if [ "$mode" = e2e ]; then
+  fits_dir=${FITS_DIR:-$build/e2e-fits-256}
+  [ -n "${FITS_DIR:-}" ] || $py "$root/bench/gpu/make_fits.py" "$fits_dir" --count 256 --side 256 >&2
+  workers=${WORKERS:-1}
+  # e2e_bench's sizes come from RADIOSSL_BENCH_PX: every size of CONFIGS.
+  px_list=$(for c in $configs; do echo "${c##*:}"; done | sort -un | paste -sd,)
+  export RADIOSSL_BENCH_FITS_DIR=$fits_dir RADIOSSL_BENCH_WORKERS=$workers RADIOSSL_BENCH_PX=$px_list
+  peer_args="$peer_args --fits-dir $fits_dir --workers $workers"
+fi
 pin=""
 if command -v taskset >/dev/null && [ "$(nproc)" -ge "$threads" ]; then pin="taskset -c 0-$((threads - 1))"; fi
 out=$(mktemp -d)
@@ -49,7 +68,7 @@ for cfg in $configs; do
       exit 1
     fi
     key="${m}_${arch}_${px}"
-    filter="^step_bench<backbone::${cpp_arch[$arch]}, method::${cpp_method[$m]}>/${px}/"
+    filter="^${bench_name}<backbone::${cpp_arch[$arch]}, method::${cpp_method[$m]}>/${px}/"
     for i in $(seq 1 "$pairs"); do
       echo "[$(date +%T)] $m $arch ${px}px pair $i/$pairs" >&2
       # In a subshell, so that an abort (a radiossl::Error escaping the bench) is reported in the table.
@@ -63,9 +82,10 @@ for cfg in $configs; do
   done
 done
 
-$py - "$out" "$pairs" "$threads" "$configs" "$methods" <<'PY'
+$py - "$out" "$pairs" "$threads" "$configs" "$methods" "$mode" "${workers:-0}" <<'PY'
 import json, statistics, sys
 d, pairs, threads, configs, methods = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split(), sys.argv[5].split()
+mode, workers = sys.argv[6], sys.argv[7]
 
 def err(path):
     lines = [l.strip() for l in open(path).read().splitlines() if l.strip() and "WARNING" not in l]
@@ -86,7 +106,9 @@ def peer(key, i):
     except Exception:
         return None, err(f"{d}/py_{key}_{i}.err")
 
-print(f"One training step, batch 32, {threads} threads, median of {pairs} interleaved pairs:\n")
+what = ("One training step" if mode == "step" else
+        f"End to end from FITS files on disk ({workers} loader worker(s) each)")
+print(f"{what}, batch 32, {threads} threads, median of {pairs} interleaved pairs:\n")
 print("| method | backbone | px | radiossl img/s | peer img/s | ratio |")
 print("|---|---|---|---|---|---|")
 for cfg in configs:
