@@ -92,7 +92,8 @@ if env("BN_ONLY") == "1":
     backbone.train()
     with torch.no_grad():
         for i in range(0, len(X), batch):
-            backbone(X[i:i + batch, :, :, :].repeat(1, 3, 1, 1))
+            x = F.interpolate(X[i:i + batch], size=(size, size), mode="bilinear", align_corners=False)
+            backbone(x.repeat(1, 3, 1, 1))
 else:
     a = types.SimpleNamespace(lean=True, wmse_whitening_size=batch, wmse_proj_dim=64, wmse_eps=1e-3, epoch=0)
     cls = sp.METHODS[method]
