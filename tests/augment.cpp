@@ -396,7 +396,7 @@ TEST_CASE("vector kernels of the resample and the blur equal their scalar refere
   }
 }
 
-TEST_CASE("resampling random boxes matches torch on the cropped box; clipped resampling clips", "[augment][preprocess]") {
+TEST_CASE("resampling random boxes matches torch on the cropped box, and clipped resampling clips", "[augment][preprocess]") {
   namespace F = torch::nn::functional;
   const Image src = random_image(3, 70, 90, 41);
   Rng rng(17);

@@ -341,19 +341,9 @@ inline void write_typed_key(fitsfile* f, const std::string& key, const std::stri
   fits_write_key(f, TSTRING, k, const_cast<char*>(value.c_str()), nullptr, &status);
 }
 
-}  // namespace detail
-
-/// Reads one image and its metadata.
-///
-/// Handles BITPIX 8/16/32/64/-32/-64, BSCALE/BZERO (applied in double, then cast to float32),
-/// BLANK (raw value, before scaling) and NaN as blank pixels, size-1 axes beyond the second
-/// (squeezed), cubes through `opt.plane`, images in extensions and tile-compressed `.fits.fz`.
-/// Throws `radiossl::Error` with a one-line message naming the file for a missing, empty,
-/// truncated or non-FITS file, tables, random-groups visibilities, and cubes without `plane`.
-/// Note: fpack'ed floats are quantised by default, so they read back close but not bit-exact.
-/// Safe to call from several threads at once: each call has its own CFITSIO handle (Debian's
-/// CFITSIO is built reentrant) and WCSLIB's header parser is reentrant.
-inline FitsImage read_fits(const std::filesystem::path& path, const FitsReadOptions& opt = {}) {
+/// read_fits, with the header's metadata (BUNIT, beam, WCS) only when `with_metadata`: the
+/// loaders need pixels only, and converting the header and parsing its WCS is per-image work.
+inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsReadOptions& opt, bool with_metadata) {
   auto f = detail::open_for_read(path);
   int bitpix = 0;
   std::vector<long long> naxes;
@@ -390,7 +380,8 @@ inline FitsImage read_fits(const std::filesystem::path& path, const FitsReadOpti
   // An uncompressed HDU must hold all its declared data; say "truncated" before CFITSIO's
   // end-of-file error in the middle of a read.
   int status = 0;
-  if (!fits_is_compressed_image(f.get(), &status)) {
+  const bool compressed = fits_is_compressed_image(f.get(), &status) != 0;
+  if (!compressed) {
     LONGLONG headstart = 0, datastart = 0, dataend = 0;
     fits_get_hduaddrll(f.get(), &headstart, &datastart, &dataend, &status);
     std::error_code ec;
@@ -415,18 +406,23 @@ inline FitsImage read_fits(const std::filesystem::path& path, const FitsReadOpti
     rest /= naxes[a];
   }
   float nulval = std::numeric_limits<float>::quiet_NaN();
+  // Uncompressed IEEE floats need no null check (a NaN is copied as NaN, and they have no BLANK):
+  // without it CFITSIO copies the block straight, which was 28% of a cut-out's read. Integers
+  // (BLANK) and tile-compressed images (ZBLANK, quantised NaN) keep it.
+  float* const null_value = (bitpix < 0 && !compressed) ? nullptr : &nulval;
   for (long long row = 0; row < height; row += rows_per_block) {
     const long long rows = std::min(rows_per_block, height - row);
     fpixel[0] = 1;
     fpixel[1] = row + 1;
     int anynul = 0;
     float* dst = out.image.pixels.data() + row * width;
-    fits_read_pixll(f.get(), TFLOAT, fpixel.data(), rows * width, &nulval, dst, &anynul, &status);
+    fits_read_pixll(f.get(), TFLOAT, fpixel.data(), rows * width, null_value, dst, &anynul, &status);
     detail::check(status, path, "reading pixels of HDU " + std::to_string(out.hdu));
     if (opt.zero_is_blank)
       for (long long i = 0; i < rows * width; ++i)
         if (dst[i] == 0.0f) dst[i] = std::numeric_limits<float>::quiet_NaN();
   }
+  if (!with_metadata) return out;
 
   char bunit[FLEN_VALUE] = {};
   fits_read_key(f.get(), TSTRING, "BUNIT", bunit, nullptr, &status);
@@ -450,9 +446,26 @@ inline FitsImage read_fits(const std::filesystem::path& path, const FitsReadOpti
   return out;
 }
 
-/// Pixels only (see read_fits).
+}  // namespace detail
+
+/// Reads one image and its metadata.
+///
+/// Handles BITPIX 8/16/32/64/-32/-64, BSCALE/BZERO (applied in double, then cast to float32),
+/// BLANK (raw value, before scaling) and NaN as blank pixels, size-1 axes beyond the second
+/// (squeezed), cubes through `opt.plane`, images in extensions and tile-compressed `.fits.fz`.
+/// Throws `radiossl::Error` with a one-line message naming the file for a missing, empty,
+/// truncated or non-FITS file, tables, random-groups visibilities, and cubes without `plane`.
+/// Note: fpack'ed floats are quantised by default, so they read back close but not bit-exact.
+/// Safe to call from several threads at once: each call has its own CFITSIO handle (Debian's
+/// CFITSIO is built reentrant) and WCSLIB's header parser is reentrant.
+inline FitsImage read_fits(const std::filesystem::path& path, const FitsReadOptions& opt = {}) {
+  return detail::read_fits_hdu(path, opt, /*with_metadata=*/true);
+}
+
+/// Pixels only (see read_fits), with the same checks and errors, without parsing the header's
+/// BUNIT, beam and WCS: what the loaders need, per image, many times per second.
 inline Image read_fits_image(const std::filesystem::path& path, const FitsReadOptions& opt = {}) {
-  return read_fits(path, opt).image;
+  return detail::read_fits_hdu(path, opt, /*with_metadata=*/false).image;
 }
 
 /// Writes `image` as float32 (NAXIS 2, or 3 for several channels, or 4 with `radio_axes`), with
