@@ -32,6 +32,7 @@
 #include "radiossl/method/simclr.hpp"
 #include "radiossl/optim/lars.hpp"
 #include "radiossl/trainer.hpp"
+#include "support/loopback.hpp"
 
 extern char** environ;
 
@@ -78,21 +79,7 @@ std::map<std::string, std::optional<std::string>> only(const std::map<std::strin
   return m;
 }
 
-/// A TCP port that was free a moment ago (bind to port 0 and ask), so that parallel test runs
-/// do not collide on a fixed port.
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using radiossl::test::free_port;
 
 fs::path fresh_dir(const std::string& name) {
   auto d = fs::temp_directory_path() / ("radiossl_dist_" + name + "_" + std::to_string(::getpid()));

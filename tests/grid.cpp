@@ -11,6 +11,7 @@
 #include "radiossl/grid/config.hpp"
 #include "radiossl/grid/grid.hpp"
 #include "radiossl/sim/sets.hpp"
+#include "support/smoke_data.hpp"
 
 using namespace radiossl;
 namespace fs = std::filesystem;
@@ -21,17 +22,7 @@ const std::string bench_grid = std::string(RADIOSSL_BINARY_DIR) + "/examples/ben
 
 // One smoke dataset shared by the end-to-end tests of this file (generated once, seconds).
 fs::path smoke_data() {
-  static const fs::path dir = [] {
-    const auto d = fs::temp_directory_path() / "radiossl_grid_test_data";
-    if (!fs::exists(d / "dataset.json")) {
-      sim::GenerateOptions g;
-      g.out = d;
-      g.seed = 0;
-      g.preset = sim::DatasetPreset::smoke();
-      sim::generate_dataset(g);
-    }
-    return d;
-  }();
+  static const fs::path dir = radiossl::test::smoke_dataset("radiossl_grid_test_data");
   return dir;
 }
 

@@ -27,25 +27,15 @@
 #include "radiossl/eval/results.hpp"
 #include "radiossl/sim/sets.hpp"
 #include "support/fits_fixture.hpp"
+#include "support/loopback.hpp"
+#include "support/smoke_data.hpp"
 
 using namespace radiossl;
 namespace fs = std::filesystem;
 
 namespace {
 
-/// A loopback TCP port that was free a moment ago (bind to port 0 and ask).
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using radiossl::test::free_port;
 
 std::string slurp(const fs::path& p) {
   std::ifstream f(p);
@@ -90,17 +80,7 @@ std::vector<std::string> row_keys(const fs::path& csv) {
 
 // This file's own smoke dataset (tests/grid.cpp's may be generated concurrently by another ctest job).
 fs::path smoke_data() {
-  static const fs::path dir = [] {
-    const auto d = fs::temp_directory_path() / "radiossl_grid_dist_test_data";
-    if (!fs::exists(d / "dataset.json")) {
-      sim::GenerateOptions g;
-      g.out = d;
-      g.seed = 0;
-      g.preset = sim::DatasetPreset::smoke();
-      sim::generate_dataset(g);
-    }
-    return d;
-  }();
+  static const fs::path dir = radiossl::test::smoke_dataset("radiossl_grid_dist_test_data");
   return dir;
 }
 
