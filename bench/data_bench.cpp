@@ -134,12 +134,14 @@ void BM_data_augment_two_views(benchmark::State& state) {
 BENCHMARK(BM_data_augment_two_views)->Unit(benchmark::kMicrosecond);
 
 // Finer stages, from memory: preprocess alone (NaN fill + min-max of a 256x256 cut-out, including
-// the copy that BM_data_augment_two_views also makes), and one random resized crop to 224x224
-// (the resample, which dominates a view).
+// the copy that BM_data_augment_two_views also makes; the argument is PreprocessOptions::clip_sigma,
+// so /3 is what the background floor costs), and one random resized crop to 224x224 (the resample,
+// which dominates a view).
 void BM_data_preprocess(benchmark::State& state) {
   std::vector<Image> raw;
   for (const auto& f : bench_files()) raw.push_back(radiossl::io::read_fits_image(f));
-  const auto opt = cutout_options();
+  auto opt = cutout_options();
+  opt.clip_sigma = static_cast<double>(state.range(0));
   radiossl::Rng rng(1);  // unused in replicate mode; passing it keeps g++ 12's -Wnonnull quiet here
   std::uint64_t i = 0;
   for (auto _ : state) {
@@ -148,7 +150,7 @@ void BM_data_preprocess(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_data_preprocess)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_data_preprocess)->Arg(0)->Arg(3)->Unit(benchmark::kMicrosecond);
 
 void BM_data_random_resized_crop(benchmark::State& state) {
   radiossl::augment::flush_denormals_to_zero();

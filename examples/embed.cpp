@@ -26,7 +26,9 @@ using namespace radiossl;
 namespace {
 const char* usage =
     "usage: embed --data DIR|manifest.csv|info.json|LIST [--weights FILE] [--backbone resnet18|resnet50]\n"
-    "             [--size PX] [--batch N] [--threads N] [--out PREFIX] [--l2-normalize]\n";
+    "             [--size PX] [--batch N] [--threads N] [--out PREFIX] [--l2-normalize] [--clip-sigma K]\n"
+    "  --clip-sigma K: floor the background at median + K sigma before min-max, as a grid run with\n"
+    "                  clip_sigma K evaluates (default 0: plain min-max)\n";
 
 /// A bad command line: one line and the usage, exit code 2.
 struct UsageError : std::runtime_error {
@@ -85,7 +87,7 @@ struct Tracked {
 
 template <class B>
 int embed(const fs::path& data, const std::string& weights, std::int64_t size, std::int64_t batch, int threads,
-          const fs::path& out, bool l2) {
+          const fs::path& out, bool l2, double clip_sigma) {
   torch::set_num_threads(threads);
   const auto device = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   torch::manual_seed(0);
@@ -100,6 +102,7 @@ int embed(const fs::path& data, const std::string& weights, std::int64_t size, s
   o.num_workers = threads;
   o.shuffle = false;
   o.drop_last = false;
+  o.preprocess.clip_sigma = clip_sigma;
   o.on_bad_file = [](const std::string& name, const std::string& error) {
     std::cerr << "embed: skipping unreadable " << name << ": " << error << "\n";
   };
@@ -139,6 +142,7 @@ int main(int argc, char** argv) try {
   std::string data, weights, backbone = "resnet18", out = "embeddings";
   std::int64_t size = 224, batch = 64, threads = 2;
   bool l2 = false;
+  double clip_sigma = 0.0;
   try {
     for (std::size_t i = 0; i < args.size(); ++i) {
       const auto& a = args[i];
@@ -165,6 +169,16 @@ int main(int argc, char** argv) try {
       else if (a == "--threads") threads = number();
       else if (a == "--out") out = value();
       else if (a == "--l2-normalize") l2 = true;
+      else if (a == "--clip-sigma") {
+        const auto v = value();
+        std::size_t used = 0;
+        try {
+          clip_sigma = std::stod(v, &used);
+        } catch (const std::logic_error&) {
+        }
+        if (used == 0 || used != v.size() || !(clip_sigma >= 0.0))
+          throw UsageError(a + ": expected a number >= 0, got '" + v + "'");
+      }
       else if (a == "--help" || a == "-h") {
         std::cout << usage;
         return 0;
@@ -179,8 +193,8 @@ int main(int argc, char** argv) try {
     return 2;
   }
   const auto t = static_cast<int>(threads);
-  return backbone == "resnet18" ? embed<backbone::ResNet18>(data, weights, size, batch, t, out, l2)
-                                : embed<backbone::ResNet50>(data, weights, size, batch, t, out, l2);
+  return backbone == "resnet18" ? embed<backbone::ResNet18>(data, weights, size, batch, t, out, l2, clip_sigma)
+                                : embed<backbone::ResNet50>(data, weights, size, batch, t, out, l2, clip_sigma);
 } catch (const std::exception& e) {
   std::cerr << "embed: " << e.what() << "\n";
   return 1;

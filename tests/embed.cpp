@@ -181,6 +181,8 @@ TEST_CASE("embed: missing weights, unknown options and a missing input", "[embed
   // Each run loads LibTorch (~1-2 s): only the distinct exit paths, not every bad value.
   CHECK(run_embed(data + " --frobnicate 3", err) == 2);
   CHECK(read_text(err).find("unknown argument '--frobnicate'") != std::string::npos);
+  CHECK(run_embed(data + " --clip-sigma -1", err) == 2);
+  CHECK(read_text(err).find("--clip-sigma: expected a number >= 0, got '-1'") != std::string::npos);
   CHECK(run_embed("--data " + (dir.path / "none").string(), err) == 2);
   CHECK(read_text(err).find("none: no such file or directory") != std::string::npos);
 }

@@ -92,6 +92,12 @@ TEST_CASE("grid presets and config files", "[grid]") {
   std::ofstream(dir / "broken.json") << "{";
   CHECK_THROWS_WITH(c.merge_json(dir / "broken.json"), Catch::Contains("not valid JSON"));
   CHECK_THROWS_WITH(c.merge_json(dir / "none.json"), Catch::Contains("cannot read"));
+  CHECK(c.clip_sigma == 0.0);  // the paper's plain min-max unless asked
+  std::ofstream(dir / "clip.json") << R"({"clip_sigma": 3})";
+  c.merge_json(dir / "clip.json");
+  CHECK(c.clip_sigma == 3.0);
+  std::ofstream(dir / "negclip.json") << R"({"clip_sigma": -1})";
+  CHECK_THROWS_WITH(c.merge_json(dir / "negclip.json"), Catch::Contains("clip_sigma must be >= 0"));
   // The example config shipped with the project parses.
   auto ex = grid::GridConfig::preset_named("paper");
   ex.merge_json(fs::path(RADIOSSL_SOURCE_DIR) / "examples/grid_config.example.json");

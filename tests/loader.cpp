@@ -220,4 +220,10 @@ TEST_CASE("loader: file sources report missing files by path, memory stays bound
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   CHECK(src.loads->load() <= (1 + 2) * 4);
   CHECK(src.loads->load() >= 4);
+
+  // A bad preprocessing option fails at construction, not as one skipped "bad file" per file.
+  data::LoaderOptions bad_clip;
+  bad_clip.preprocess.clip_sigma = -2.0;
+  CHECK_THROWS_WITH(data::Loader(FlakySource{ramp_images(4), {}}, small_symmetric(), bad_clip),
+                    Catch::Contains("clip_sigma must be >= 0"));
 }

@@ -175,6 +175,9 @@ class Loader {
     if (opt_.num_workers < 0) throw Error("Loader: num_workers must be >= 0");
     if (opt_.prefetch < 1) throw Error("Loader: prefetch must be >= 1, got " + std::to_string(opt_.prefetch));
     if (opt_.channels != 1 && opt_.channels != 3) throw Error("Loader: channels must be 1 or 3");
+    // Checked here, not per file: a bad option must not turn every file into a skipped bad file.
+    if (!(opt_.preprocess.clip_sigma >= 0.0))
+      throw Error("Loader: preprocess.clip_sigma must be >= 0 (0: off), got " + std::to_string(opt_.preprocess.clip_sigma));
     if (opt_.world_size < 1 || opt_.rank < 0 || opt_.rank >= opt_.world_size)
       throw Error("Loader: rank " + std::to_string(opt_.rank) + " is outside [0, world_size " +
                   std::to_string(opt_.world_size) + ")");

@@ -19,6 +19,7 @@
 #endif
 
 #include "radiossl/data/random.hpp"
+#include "radiossl/data/sigma_clip.hpp"
 #include "radiossl/error.hpp"
 #include "radiossl/image.hpp"
 
@@ -738,20 +739,26 @@ struct PreprocessOptions {
   /// 1 or 3 output channels (replicate mode; mixed always gives 3).
   std::int64_t channels = 3;
   ChannelMode channel_mode = ChannelMode::replicate;
+  /// Background floor before min-max: pixels below median + clip_sigma x sigma (3-sigma clipped
+  /// statistics) are raised to it, so the background normalises to 0 (`floor_background`; MiraBest
+  /// uses 3). 0, the paper's plain min-max, turns it off.
+  double clip_sigma = 0.0;
 };
 
 /// The benchmark's normalisation of one raw cut-out ([C, H, W], NaN allowed): non-finite pixels to
 /// the cut-out's finite minimum, min-max to [0, 1] over all channels (constant or all-NaN
 /// cut-outs give zeros), resize to `size` x `size` (non-square cut-outs are stretched to the
-/// square; pad first to keep the aspect), stretch, channels. A one-channel cut-out is replicated
-/// to `channels`; a 3-channel one (RGB PNG) is kept for `channels` 3 and turned to luminance for 1
-/// or for mixed mode. `rng` is needed only for ChannelMode::mixed.
+/// square; pad first to keep the aspect), stretch, channels; with `clip_sigma` > 0 the background is
+/// floored before the min-max. A one-channel cut-out is replicated to `channels`; a 3-channel one
+/// (RGB PNG) is kept for `channels` 3 and turned to luminance for 1 or for mixed mode. `rng` is needed only for ChannelMode::mixed.
 /// Throws radiossl::Error on an empty cut-out, bad options, or mixed mode without an Rng.
 [[nodiscard]] inline Image preprocess(Image img, const PreprocessOptions& opt = {}, Rng* rng = nullptr) {
   if (img.empty()) throw Error("preprocess: empty cut-out");
   if (opt.size < 0) throw Error("preprocess: size must be >= 0, got " + std::to_string(opt.size));
   if (opt.channels != 1 && opt.channels != 3)
     throw Error("preprocess: channels must be 1 or 3, got " + std::to_string(opt.channels));
+  if (!(opt.clip_sigma >= 0.0))
+    throw Error("preprocess: clip_sigma must be >= 0 (0: off), got " + std::to_string(opt.clip_sigma));
   const bool mixed = opt.channel_mode == ChannelMode::mixed;
   if (mixed && rng == nullptr) throw Error("preprocess: ChannelMode::mixed draws stretches and needs an Rng");
   // minmax_normalize maps non-finite pixels to 0, where the filled minimum would go: the NaN fill
@@ -760,6 +767,7 @@ struct PreprocessOptions {
     fill_nan(img);
     img = to_gray(img);
   }
+  if (opt.clip_sigma > 0.0) floor_background(img, opt.clip_sigma);
   minmax_normalize(img);
   if (opt.size > 0 && (img.height != opt.size || img.width != opt.size)) {
     img = resample_clipped(img, 0, 0, img.height, img.width, opt.size, opt.size, opt.interp);

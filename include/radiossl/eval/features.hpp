@@ -40,6 +40,7 @@ struct EvalSettings {
   int num_workers = 1;
   std::uint64_t seed = 0;
   std::int64_t channels = 3;
+  double clip_sigma = 0.0;  ///< background floor before min-max (data::PreprocessOptions::clip_sigma)
 };
 
 /// solo-learn's train loader rule: drop the last batch when it is less than half full.
@@ -78,6 +79,7 @@ data::Loader<data::MemorySource, A> make_loader(const LabeledImages& data, A aug
   o.drop_last = train && solo_drop_last(data.size(), batch) && data.size() >= batch;
   o.seed = seed;
   o.channels = s.channels;
+  o.preprocess.clip_sigma = s.clip_sigma;
   o.bad_files = data::BadFilePolicy::fail;  // in-memory images: a failure is a bug, never skipped
   return data::Loader<data::MemorySource, A>(data::MemorySource(data.images, data.labels), std::move(augment),
                                              std::move(o));

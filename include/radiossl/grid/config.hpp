@@ -55,6 +55,9 @@ struct GridConfig {
   double lr_scale = 1.0;
   /// Scale the pretraining blur sigma (the paper's U(0.1, 2) px at 224 px) by pretrain_size/224.
   bool scale_blur = true;
+  /// Floor every cut-out's background at median + clip_sigma x sigma before min-max, in pretraining
+  /// and evaluation alike (data::PreprocessOptions::clip_sigma); 0, the paper's plain min-max, is off.
+  double clip_sigma = 0.0;
   /// Pretraining checkpoints every N steps (0: at the end of each epoch only).
   std::int64_t checkpoint_every_steps = 0;
 
@@ -152,6 +155,11 @@ struct GridConfig {
         else if (key == "max_pretrain_images") max_pretrain_images = v.get<std::int64_t>();
         else if (key == "lr_scale") lr_scale = v.get<double>();
         else if (key == "scale_blur") scale_blur = v.get<bool>();
+        else if (key == "clip_sigma") {
+          clip_sigma = v.get<double>();
+          if (!(clip_sigma >= 0.0))
+            throw Error(file.string() + ": clip_sigma must be >= 0 (0: off), got " + std::to_string(clip_sigma));
+        }
         else if (key == "checkpoint_every_steps") checkpoint_every_steps = v.get<std::int64_t>();
         else if (key == "folds") protocol.folds = v.get<int>();
         else if (key == "only_folds") protocol.only_folds = v.get<std::vector<int>>();

@@ -186,6 +186,7 @@ class GridRunner {
     s.device = device_;
     s.num_workers = cfg_.workers;
     s.seed = seed;
+    s.clip_sigma = cfg_.clip_sigma;
     return s;
   }
 
@@ -320,6 +321,7 @@ class GridRunner {
           T trainer(options, method_options, optim::LarsOptions(), augment::RadioSymmetric(pretrain_augment()));
           data::LoaderOptions lo;
           lo.num_workers = cfg_.workers;
+          lo.preprocess.clip_sigma = cfg_.clip_sigma;
           lo.on_bad_file = [this](const std::string& name, const std::string& error) {
             log_ << "  bad file " << name << ": " << error << "\n";
           };
@@ -390,6 +392,7 @@ class GridRunner {
     js["note"] = cfg_.note;
     js["seeds"] = cfg_.seeds;
     js["folds"] = cfg_.protocol.folds;
+    js["clip_sigma"] = cfg_.clip_sigma;
     js["cells"] = eval::summary_json(summary);
     js["failures"] = failures_;
     js["bad_files_skipped"] = bad_files_;
@@ -399,6 +402,10 @@ class GridRunner {
     std::ostringstream md;
     md << "# radiossl benchmark report (" << cfg_.preset << " preset)\n\n";
     if (!cfg_.note.empty()) md << "> " << cfg_.note << "\n\n";
+    if (cfg_.clip_sigma > 0.0)
+      md << "Every cut-out's background was floored at its median + " << cfg_.clip_sigma
+         << " sigma (sigma-clipped statistics) before min-max, in pretraining and evaluation (`clip_sigma`), as "
+            "MiraBest's own preprocessing does; the paper normalises by plain min-max.\n\n";
     md << "Accuracy (%) of the last epoch, mean ± std over " << cfg_.seeds.size() << " pretraining seed(s) x "
        << (cfg_.protocol.only_folds.empty() ? cfg_.protocol.folds : static_cast<int>(cfg_.protocol.only_folds.size()))
        << " fold(s) of " << cfg_.protocol.folds << "-fold stratified cross-validation; best of each block in bold. "
