@@ -12,7 +12,9 @@ Usage: /usr/bin/python3 tools/pretrain_reference.py DATA_DIR METHOD curated|labe
   curated     the curated pretraining cut-outs; labeled: the four labeled sets' images
 Env: T threads (2), SIZE view side (32), BATCH (32), LR_SCALE (1.0, times the paper's lr x batch/256),
   RRC_MIN smallest crop area (0.65; 1.0 = no crop), NOISE std of independent noise added to each view
-  (0), SEED (0), BN_ONLY=1 (no training: random init with BatchNorm statistics averaged over the set).
+  (0), SEED (0), BN_ONLY=1 (no training: random init with BatchNorm statistics averaged over the set),
+  ROT (90: rotate each view by a random multiple of 90 degrees; any: by a uniform angle),
+  CLIP=k (floor the background at median + k sigma before min-max, as radiossl's clip_sigma).
 Schedule: linear warm-up over the first tenth of the steps, then cosine to 0.
 """
 import csv
@@ -27,6 +29,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from astropy.io import fits
+
+from clip_floor import sigma_clip_floor  # tools/clip_floor.py, beside this script
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 import step_peer as sp  # noqa: E402
@@ -46,6 +50,7 @@ def load(path, side=64):
     """NaN -> minimum, min-max to [0, 1], bilinear to side x side (as probe_features.py)."""
     a = fits.getdata(path).astype(np.float32).squeeze()
     a = np.where(np.isfinite(a), a, np.nanmin(a))
+    a = sigma_clip_floor(a)
     lo, hi = a.min(), a.max()
     a = (a - lo) / (hi - lo) if hi > lo else a * 0
     return F.interpolate(torch.from_numpy(a)[None, None], size=(side, side), mode="bilinear", align_corners=False)[0]
@@ -63,10 +68,15 @@ print(f"{len(X)} images from {which}", flush=True)
 
 rrc = torchvision.transforms.RandomResizedCrop(size, scale=(float(env("RRC_MIN", "0.65")), 1.0), antialias=True)
 noise = float(env("NOISE", "0"))
+rot = env("ROT", "")  # "90": a random multiple of 90 degrees; "any": a uniform angle (fill: the median)
 
 
 def view(x):
     """The paper's pretraining augmentations (section 4.1), the blur sigma scaled to the view size."""
+    if rot == "90":
+        x = torch.rot90(x, random.randrange(4), (-2, -1))
+    elif rot == "any":
+        x = torchvision.transforms.functional.rotate(x, random.uniform(0, 360), torchvision.transforms.InterpolationMode.BILINEAR, fill=float(x.median()))
     x = rrc(x)
     if random.random() < 0.5:
         x = x.flip(-1)

@@ -8,7 +8,8 @@ on standardised features, each the mean over 3 folds. `random` stands for a rand
 
 Usage: /usr/bin/python3 tools/probe_features.py DATA_DIR SIZE [--arch resnet18] random|FILE...
 (DATA_DIR is simulate_sky's output, e.g. runs/quick/data; SIZE the eval size, 32 for quick.)
-Env: T (threads, default 2), BNTRAIN=1 (batch statistics instead of running statistics).
+Env: T (threads, default 2), BNTRAIN=1 (batch statistics instead of running statistics), CLIP=k (floor
+the background at median + k sigma before min-max, as radiossl's clip_sigma; tools/clip_floor.py).
 """
 import csv
 import os
@@ -19,6 +20,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from astropy.io import fits
+
+from clip_floor import sigma_clip_floor  # tools/clip_floor.py, beside this script
 
 torch.set_num_threads(int(os.environ.get("T", "2")))
 args = sys.argv[1:]
@@ -37,6 +40,7 @@ def load_set(name):
     for r in rows:
         a = fits.getdata(f"{DATA}/labeled/{name}/{r['path']}").astype(np.float32).squeeze()
         a = np.where(np.isfinite(a), a, np.nanmin(a))
+        a = sigma_clip_floor(a)
         lo, hi = a.min(), a.max()
         a = (a - lo) / (hi - lo) if hi > lo else a * 0
         t = torch.from_numpy(a)[None, None]
