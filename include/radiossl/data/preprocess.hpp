@@ -477,6 +477,16 @@ inline void filter_rows_transposed_scalar(const float* src, std::int64_t src_str
     for (std::int64_t x = 0; x < n; ++x) clip_span(dst + x * dst_stride, static_cast<std::size_t>(out), clip.lo, clip.hi);
 }
 
+/// The first source row r[j] and the tap weights w[j] of outputs o + j, j < 4, of `t`: what the
+/// vector kernels below keep in registers while they sweep the columns.
+inline void four_outputs(const float* src, std::int64_t src_stride, const Taps& t, std::int64_t o, const float* (&r)[4],
+                         const float* (&w)[4]) {
+  for (std::int64_t j = 0; j < 4; ++j) {
+    r[j] = src + t.start[static_cast<std::size_t>(o + j)] * src_stride;
+    w[j] = t.weights.data() + (o + j) * t.max_count;
+  }
+}
+
 #ifdef RADIOSSL_DETAIL_SSE2
 /// `filter_rows_transposed_scalar` with SSE2: four output rows times 8 columns in registers across
 /// all taps, then two 4x4 transposes on the way out, so that a resample's horizontal pass costs
@@ -505,10 +515,7 @@ inline void filter_rows_transposed_sse2(const float* src, std::int64_t src_strid
     o = std::min(o, out - 4);
     const float* r[4];
     const float* w[4];
-    for (std::int64_t j = 0; j < 4; ++j) {
-      r[j] = src + t.start[static_cast<std::size_t>(o + j)] * src_stride;
-      w[j] = t.weights.data() + (o + j) * taps;
-    }
+    four_outputs(src, src_stride, t, o, r, w);
     for (std::int64_t x = 0; x < n; x += 8) {
       x = std::min(x, n - 8);
       __m128 a[4][2] = {};
@@ -555,10 +562,7 @@ inline void filter_rows_transposed_sse2(const float* src, std::int64_t src_strid
     o = std::min(o, out - 4);
     const float* r[4];
     const float* w[4];
-    for (std::int64_t j = 0; j < 4; ++j) {
-      r[j] = src + t.start[static_cast<std::size_t>(o + j)] * src_stride;
-      w[j] = t.weights.data() + (o + j) * taps;
-    }
+    four_outputs(src, src_stride, t, o, r, w);
     for (std::int64_t x = 0; x < n; x += 16) {
       x = std::min(x, n - 16);
       __m256 a[4][2] = {};
