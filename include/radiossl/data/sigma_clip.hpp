@@ -56,27 +56,24 @@ inline void mean_std(const std::vector<float>& v, double centre, double& mean, d
   std = std::sqrt(std::max(0.0, s2 / n - (s1 / n) * (s1 / n)));
 }
 
-}  // namespace detail
-
-/// astropy's `sigma_clipped_stats(data, sigma, maxiters)` over the finite pixels of `img` (all
-/// channels): repeatedly drop pixels farther than `sigma` standard deviations from the median
-/// until none is dropped or `maxiters` passes were made, then the mean, median and std of the rest.
-/// Throws radiossl::Error when no pixel is finite or the options are out of range.
-[[nodiscard]] inline ClippedStats sigma_clipped_stats(const Image& img, double sigma = 3.0, int maxiters = 5) {
-  if (!(sigma > 0.0)) throw Error("sigma_clipped_stats: sigma must be > 0, got " + std::to_string(sigma));
-  if (maxiters < 1) throw Error("sigma_clipped_stats: maxiters must be >= 1, got " + std::to_string(maxiters));
+/// The finite pixels of `img`, in order.
+inline std::vector<float> finite_pixels(const Image& img) {
   std::vector<float> kept;
   kept.reserve(img.size());
   for (float x : img.pixels)
     if (std::isfinite(x)) kept.push_back(x);
-  if (kept.empty()) throw Error("sigma_clipped_stats: the image has no finite pixel");
+  return kept;
+}
+
+/// `sigma_clipped_stats` on a non-empty set of finite values, consumed (reordered and clipped).
+inline ClippedStats clipped_stats(std::vector<float>& kept, double sigma, int maxiters) {
   // The statistics of the current set give the next bounds and, once nothing more is clipped or
   // the passes are used up, the result: one median and one pass per set.
   ClippedStats s;
   auto describe = [&] {
     s.kept = static_cast<std::int64_t>(kept.size());
-    s.median = detail::median_in_place(kept);  // reorders `kept`, which is a set here
-    detail::mean_std(kept, s.median, s.mean, s.std);
+    s.median = median_in_place(kept);  // reorders `kept`, which is a set here
+    mean_std(kept, s.median, s.mean, s.std);
   };
   describe();
   for (int it = 0; it < maxiters; ++it) {
@@ -90,15 +87,29 @@ inline void mean_std(const std::vector<float>& v, double centre, double& mean, d
   return s;
 }
 
+}  // namespace detail
+
+/// astropy's `sigma_clipped_stats(data, sigma, maxiters)` over the finite pixels of `img` (all
+/// channels): repeatedly drop pixels farther than `sigma` standard deviations from the median
+/// until none is dropped or `maxiters` passes were made, then the mean, median and std of the rest.
+/// Throws radiossl::Error when no pixel is finite or the options are out of range.
+[[nodiscard]] inline ClippedStats sigma_clipped_stats(const Image& img, double sigma = 3.0, int maxiters = 5) {
+  if (!(sigma > 0.0)) throw Error("sigma_clipped_stats: sigma must be > 0, got " + std::to_string(sigma));
+  if (maxiters < 1) throw Error("sigma_clipped_stats: maxiters must be >= 1, got " + std::to_string(maxiters));
+  std::vector<float> kept = detail::finite_pixels(img);
+  if (kept.empty()) throw Error("sigma_clipped_stats: the image has no finite pixel");
+  return detail::clipped_stats(kept, sigma, maxiters);
+}
+
 /// Raises every pixel below median + k sigma (3-sigma, 5-pass clipped statistics) to that level,
 /// non-finite pixels included, so that min-max afterwards maps the background to exactly 0.
 /// Returns the floor; an image without a finite pixel is left as it is (NaN is returned), as
 /// min-max turns it to zeros anyway. k must be > 0.
 inline double floor_background(Image& img, double k) {
   if (!(k > 0.0)) throw Error("floor_background: k must be > 0, got " + std::to_string(k));
-  if (std::none_of(img.pixels.begin(), img.pixels.end(), [](float x) { return std::isfinite(x); }))
-    return std::nan("");
-  const ClippedStats s = sigma_clipped_stats(img);
+  std::vector<float> kept = detail::finite_pixels(img);
+  if (kept.empty()) return std::nan("");
+  const ClippedStats s = detail::clipped_stats(kept, 3.0, 5);
   const double floor_level = s.median + k * s.std;
   const auto f = static_cast<float>(floor_level);
   for (float& x : img.pixels)
