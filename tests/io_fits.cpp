@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -184,6 +185,129 @@ TEST_CASE("degenerate axes are squeezed, cubes need a plane", "[fits]") {
     opt.plane = 1;
     im = read_fits_image(dir / "d.fits", opt);
     CHECK(im.at(0, 0) == 20.0f);
+  }
+}
+
+namespace {
+
+/// The pixels of HDU `hdu` (0-based), plane `plane`, read by CFITSIO alone: the reference of the
+/// plain-file fast path.
+std::vector<float> cfitsio_pixels(const fs::path& path, int hdu, long long plane) {
+  fitsfile* f = nullptr;
+  int status = 0, bitpix = 0, naxis = 0;
+  fits_open_diskfile(&f, path.c_str(), READONLY, &status);
+  fits_movabs_hdu(f, hdu + 1, nullptr, &status);
+  LONGLONG dims[9] = {};
+  fits_get_img_paramll(f, 9, &bitpix, &naxis, dims, &status);
+  const LONGLONG n = dims[0] * dims[1];
+  std::vector<float> out(static_cast<std::size_t>(n));
+  int anynul = 0;
+  // No null value: CFITSIO then copies IEEE values as they are (with one, it turns infinities
+  // into NaN and denormals into 0), as astropy does and as radiossl reads floats.
+  fits_read_img(f, TFLOAT, 1 + plane * n, n, nullptr, out.data(), &anynul, &status);
+  fits_close_file(f, &status);
+  REQUIRE(status == 0);
+  return out;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+/// Whether the plain-file parser takes `path` (true: CFITSIO is never opened for its pixels).
+bool parsed_as_plain(const fs::path& path) {
+  const radiossl::io::detail::ReadFd file(path);
+  REQUIRE(file.fd >= 0);
+  return radiossl::io::detail::parse_plain_primary(file.fd).has_value();
+}
+
+}  // namespace
+
+TEST_CASE("plain float files skip CFITSIO and read exactly what CFITSIO reads", "[fits]") {
+  TempDir dir;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const long long w = 37, h = 29;  // odd sizes: the vector byte swap has a scalar tail
+  std::vector<double> raw = ramp(static_cast<std::size_t>(w * h * 3), -3.25, 0.0625);
+  for (std::size_t i = 0; i < raw.size(); i += 7) raw[i] = nan;
+  raw[5] = 1e-40;  // a float denormal, copied bit for bit
+  raw[6] = std::numeric_limits<double>::infinity();
+  auto hdu_of = [&](int bitpix, std::vector<long long> naxes) {
+    RawHdu hdu = raw_image(bitpix, w, h, raw);
+    hdu.naxes = std::move(naxes);
+    long long n = 1;
+    for (auto a : hdu.naxes) n *= a;
+    hdu.raw.resize(static_cast<std::size_t>(n));
+    return hdu;
+  };
+  SECTION("plain: -32 and -64, radio axes, cube planes, explicit BSCALE 1 / BZERO 0, long headers") {
+    struct Case {
+      std::string name;
+      RawHdu hdu;
+      std::optional<std::int64_t> plane;
+    };
+    std::vector<Case> cases = {{"f32.fits", hdu_of(-32, {w, h}), {}},
+                               {"f64.fits", hdu_of(-64, {w, h}), {}},
+                               {"radio.fits", hdu_of(-32, {w, h, 1, 1}), {}},
+                               {"cube.fits", hdu_of(-32, {w, h, 3}), 2},
+                               {"cube64.fits", hdu_of(-64, {w, h, 1, 3}), 1},
+                               {"unit_scale.fits", hdu_of(-32, {w, h}), {}},
+                               {"long_header.fits", hdu_of(-32, {w, h}), {}}};
+    cases[5].hdu.bscale = 1.0;
+    cases[5].hdu.bzero = 0.0;
+    for (int i = 0; i < 120; ++i) cases[6].hdu.history.push_back("line " + std::to_string(i) + " BSCALE = 2");
+    for (auto& c : cases) {
+      CAPTURE(c.name);
+      write_raw_fits(dir / c.name, {c.hdu});
+      CHECK(parsed_as_plain(dir / c.name));
+      FitsReadOptions opt;
+      opt.plane = c.plane;
+      const auto im = read_fits_image(dir / c.name, opt);
+      CHECK(im.width == w);
+      CHECK(im.height == h);
+      CHECK(same_bits(im.pixels, cfitsio_pixels(dir / c.name, 0, c.plane.value_or(0))));
+      CHECK(same_bits(read_fits(dir / c.name, opt).image.pixels, im.pixels));  // the metadata path
+      opt.hdu = 0;
+      CHECK(same_bits(read_fits_image(dir / c.name, opt).pixels, im.pixels));
+    }
+  }
+  SECTION("anything else goes through CFITSIO, with its values and its errors") {
+    RawHdu scaled = hdu_of(-32, {w, h});
+    scaled.bscale = 2.0;
+    scaled.bzero = 0.5;
+    write_raw_fits(dir / "scaled.fits", {scaled});
+    CHECK_FALSE(parsed_as_plain(dir / "scaled.fits"));
+    const auto s = read_fits_image(dir / "scaled.fits");
+    CHECK(s.pixels[1] == static_cast<float>(raw[1] * 2.0 + 0.5));
+    CHECK(same_bits(s.pixels, cfitsio_pixels(dir / "scaled.fits", 0, 0)));
+
+    RawHdu ints = raw_image(16, w, h, std::vector<double>(static_cast<std::size_t>(w * h), 7.0));
+    write_raw_fits(dir / "int16.fits", {ints});
+    CHECK_FALSE(parsed_as_plain(dir / "int16.fits"));
+    CHECK(read_fits_image(dir / "int16.fits").pixels[3] == 7.0f);
+
+    // The image in an extension: the pixels are still read directly, at CFITSIO's offset.
+    RawHdu empty;
+    empty.bitpix = 8;
+    write_raw_fits(dir / "ext.fits", {empty, hdu_of(-32, {w, h})});
+    CHECK_FALSE(parsed_as_plain(dir / "ext.fits"));
+    CHECK(same_bits(read_fits_image(dir / "ext.fits").pixels, cfitsio_pixels(dir / "ext.fits", 1, 0)));
+
+    // gzip'd: CFITSIO unpacks it; offsets in the packed file would be wrong.
+    write_raw_fits(dir / "z.fits", {hdu_of(-32, {w, h})});
+    REQUIRE(std::system(("gzip -c " + radiossl::test::quote(dir / "z.fits") + " > " +
+                         radiossl::test::quote(dir / "z.fits.gz")).c_str()) == 0);
+    CHECK_FALSE(parsed_as_plain(dir / "z.fits.gz"));
+    CHECK(same_bits(read_fits_image(dir / "z.fits.gz").pixels, cfitsio_pixels(dir / "z.fits", 0, 0)));
+
+    // Cubes without a plane, planes out of range and short files keep CFITSIO's messages.
+    write_raw_fits(dir / "cube.fits", {hdu_of(-32, {w, h, 2})});
+    require_error([&] { (void)read_fits_image(dir / "cube.fits"); }, {"cube.fits", "non-degenerate axis 3"});
+    FitsReadOptions opt;
+    opt.plane = 2;
+    require_error([&] { (void)read_fits_image(dir / "cube.fits", opt); }, {"plane 2 out of range"});
+    fs::resize_file(dir / "z.fits", fs::file_size(dir / "z.fits") - 2880);
+    CHECK(parsed_as_plain(dir / "z.fits"));  // the header is fine; the data are short
+    require_error([&] { (void)read_fits_image(dir / "z.fits"); }, {"z.fits", "truncated"});
   }
 }
 

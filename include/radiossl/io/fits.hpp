@@ -27,6 +27,7 @@
 
 #include "radiossl/error.hpp"
 #include "radiossl/image.hpp"
+#include "radiossl/io/plain_fits.hpp"
 #include "radiossl/io/wcs.hpp"
 
 namespace radiossl::io {
@@ -341,9 +342,59 @@ inline void write_typed_key(fitsfile* f, const std::string& key, const std::stri
   fits_write_key(f, TSTRING, k, const_cast<char*>(value.c_str()), nullptr, &status);
 }
 
+/// Whether the current HDU stores its pixels as they are read: BSCALE and BZERO absent, or 1
+/// and 0. Anything else, an unreadable value included, is left to CFITSIO.
+inline bool unscaled(fitsfile* f) {
+  auto key_is = [f](const char* key, double expected) {
+    double value = expected;
+    int status = 0;
+    fits_read_key(f, TDOUBLE, key, &value, nullptr, &status);
+    if (status == KEY_NO_EXIST) {
+      fits_clear_errmsg();
+      return true;
+    }
+    if (status != 0) fits_clear_errmsg();
+    return status == 0 && value == expected;
+  };
+  return key_is("BSCALE", 1.0) && key_is("BZERO", 0.0);
+}
+
+/// `out` with BUNIT, the beam and the WCS of the current HDU of `f`.
+inline FitsImage with_header_metadata(fitsfile* f, const std::filesystem::path& path, FitsImage out) {
+  int status = 0;
+  char bunit[FLEN_VALUE] = {};
+  fits_read_key(f, TSTRING, "BUNIT", bunit, nullptr, &status);
+  if (status == 0) out.bunit = detail::trim(bunit);
+  status = 0;
+  fits_clear_errmsg();
+
+  // The header as the image's own (a compressed image's table keywords translated back).
+  char* header = nullptr;
+  int nkeys = 0;
+  fits_convert_hdr2str(f, 0, nullptr, 0, &header, &nkeys, &status);
+  std::unique_ptr<char, void (*)(char*)> header_guard(header, [](char* p) {
+    int st = 0;
+    if (p) fits_free_memory(p, &st);
+  });
+  detail::check(status, path, "reading the header of HDU " + std::to_string(out.hdu));
+  const std::string_view cards(header, static_cast<std::size_t>(nkeys) * 80);
+  out.beam = detail::beam_from_keywords(f);
+  if (!out.beam) out.beam = detail::beam_from_history(cards);
+  out.wcs = Wcs::from_header(cards);
+  return out;
+}
+
 /// read_fits, with the header's metadata (BUNIT, beam, WCS) only when `with_metadata`: the
 /// loaders need pixels only, and converting the header and parsing its WCS is per-image work.
 inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsReadOptions& opt, bool with_metadata) {
+  if (!with_metadata && !opt.extname && opt.hdu.value_or(0) == 0) {
+    if (auto image = read_plain_primary(path, opt.plane, opt.zero_is_blank)) {
+      FitsImage out;
+      out.image = std::move(*image);
+      out.path = path;
+      return out;
+    }
+  }
   auto f = detail::open_for_read(path);
   int bitpix = 0;
   std::vector<long long> naxes;
@@ -378,11 +429,17 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
   }
 
   // An uncompressed HDU must hold all its declared data; say "truncated" before CFITSIO's
-  // end-of-file error in the middle of a read.
+  // end-of-file error in the middle of a read. Only in a plain file: the offsets of a gzip'd one
+  // are in the unpacked stream, longer than the file.
   int status = 0;
   const bool compressed = fits_is_compressed_image(f.get(), &status) != 0;
-  if (!compressed) {
-    LONGLONG headstart = 0, datastart = 0, dataend = 0;
+  const bool plain = [&] {
+    const ReadFd file(path);
+    return file.fd >= 0 && starts_plain(file.fd);
+  }();
+  LONGLONG datastart = -1;
+  if (!compressed && plain) {
+    LONGLONG headstart = 0, dataend = 0;
     fits_get_hduaddrll(f.get(), &headstart, &datastart, &dataend, &status);
     std::error_code ec;
     const auto size = static_cast<long long>(std::filesystem::file_size(path, ec));
@@ -391,10 +448,19 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
       throw Error(path.string() + ": truncated: HDU " + std::to_string(out.hdu) + " declares " +
                   std::to_string(bytes) + " bytes of data but the file ends " +
                   std::to_string(datastart + bytes - size) + " bytes short");
+    if (status != 0) datastart = -1;  // no address: read through CFITSIO, which says why
   }
   status = 0;
 
   out.image = Image(height, width);
+  const auto plane_pixels = static_cast<std::size_t>(width * height);
+  if (datastart >= 0 && detail::unscaled(f.get()) &&
+      detail::read_ieee_pixels(path, datastart + plane * width * height * (std::abs(bitpix) / 8), bitpix,
+                               plane_pixels, out.image.pixels.data())) {
+    if (opt.zero_is_blank) blank_zeros(out.image.pixels.data(), plane_pixels);
+    if (!with_metadata) return out;
+    return with_header_metadata(f.get(), path, std::move(out));
+  }
   // Read straight into the float pixels, in row blocks so that a failure names the block's HDU.
   // CFITSIO applies BSCALE/BZERO in double before rounding to float, and maps BLANK (and NaN)
   // to the NaN null value, so this equals reading doubles and converting, without the buffer.
@@ -418,32 +484,10 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
     float* dst = out.image.pixels.data() + row * width;
     fits_read_pixll(f.get(), TFLOAT, fpixel.data(), rows * width, null_value, dst, &anynul, &status);
     detail::check(status, path, "reading pixels of HDU " + std::to_string(out.hdu));
-    if (opt.zero_is_blank)
-      for (long long i = 0; i < rows * width; ++i)
-        if (dst[i] == 0.0f) dst[i] = std::numeric_limits<float>::quiet_NaN();
+    if (opt.zero_is_blank) blank_zeros(dst, static_cast<std::size_t>(rows * width));
   }
   if (!with_metadata) return out;
-
-  char bunit[FLEN_VALUE] = {};
-  fits_read_key(f.get(), TSTRING, "BUNIT", bunit, nullptr, &status);
-  if (status == 0) out.bunit = detail::trim(bunit);
-  status = 0;
-  fits_clear_errmsg();
-
-  // The header as the image's own (a compressed image's table keywords translated back).
-  char* header = nullptr;
-  int nkeys = 0;
-  fits_convert_hdr2str(f.get(), 0, nullptr, 0, &header, &nkeys, &status);
-  std::unique_ptr<char, void (*)(char*)> header_guard(header, [](char* p) {
-    int st = 0;
-    if (p) fits_free_memory(p, &st);
-  });
-  detail::check(status, path, "reading the header of HDU " + std::to_string(out.hdu));
-  const std::string_view cards(header, static_cast<std::size_t>(nkeys) * 80);
-  out.beam = detail::beam_from_keywords(f.get());
-  if (!out.beam) out.beam = detail::beam_from_history(cards);
-  out.wcs = Wcs::from_header(cards);
-  return out;
+  return with_header_metadata(f.get(), path, std::move(out));
 }
 
 }  // namespace detail
