@@ -431,7 +431,8 @@ TEST_CASE("span kernels: finite range, clips, flips match their scalar forms", "
   namespace dd = data::detail;
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
   // Lengths around the 8-lane blocks, with NaN and infinities in the vector part and the tail.
-  for (std::size_t n : {1u, 7u, 8u, 9u, 23u, 64u, 67u}) {
+  // (AVX2 takes 16 per step for the range and 8 for the clip, SSE2 the rest of the tail.)
+  for (std::size_t n : {1u, 7u, 8u, 9u, 23u, 64u, 67u, 131u, 1000u}) {
     Image img = random_image(1, 1, static_cast<std::int64_t>(n), n);
     for (int pattern = 0; pattern < 4; ++pattern) {
       std::vector<float> p = img.pixels;
@@ -460,7 +461,18 @@ TEST_CASE("span kernels: finite range, clips, flips match their scalar forms", "
   CHECK(raw.at(2, 3) == 0.0f);
   CHECK(raw.at(7, 1) == 0.0f);
   CHECK(*std::max_element(raw.pixels.begin(), raw.pixels.end()) == 1.0f);
-  for (std::int64_t n = 0; n < 21; ++n) {
+  // Every pixel as the scalar rule computes it, over lengths around the vector blocks.
+  for (std::int64_t n : {3, 12, 37, 250}) {
+    Image img = random_image(1, 1, n, static_cast<std::uint64_t>(n));
+    img.pixels[static_cast<std::size_t>(n / 3)] = nan;
+    const auto r = dd::finite_range_scalar(img.pixels.data(), img.size());
+    const auto inv = static_cast<float>(1.0 / (static_cast<double>(r.hi) - r.lo));
+    std::vector<float> expected(img.pixels);
+    for (float& v : expected) v = std::isnan(v) ? 0.0f : std::min(1.0f, std::max(0.0f, (v - r.lo) * inv));
+    data::minmax_normalize(img);
+    CHECK(img.pixels == expected);
+  }
+  for (std::int64_t n = 0; n < 41; ++n) {  // AVX2 reverses 8 from each end while 16 are left
     std::vector<float> a(static_cast<std::size_t>(n)), b;
     std::iota(a.begin(), a.end(), 0.0f);
     b = a;

@@ -19,9 +19,15 @@
 #endif
 
 #include "radiossl/data/random.hpp"
+#include "radiossl/detail/cpu.hpp"
 #include "radiossl/data/sigma_clip.hpp"
 #include "radiossl/error.hpp"
 #include "radiossl/image.hpp"
+
+#if defined(RADIOSSL_DETAIL_SSE2) && defined(RADIOSSL_DETAIL_X86_DISPATCH)
+/// Set where the kernels below have AVX variants chosen at run time.
+#define RADIOSSL_DETAIL_AVX_DISPATCH 1
+#endif
 
 namespace radiossl::data {
 
@@ -83,6 +89,9 @@ inline void apply_stretch(Image& img, Stretch s) {
 
 namespace detail {
 
+using radiossl::detail::cpu_has_avx2;
+using radiossl::detail::cpu_has_avx_fma;
+
 /// Finite-pixel range and non-finite count in one pass.
 struct FiniteRange {
   float lo, hi;
@@ -108,7 +117,47 @@ inline FiniteRange finite_range_scalar(const float* p, std::size_t n) {
 /// from the x - x == 0 mask (false exactly for NaN and inf). An infinite pixel would become a
 /// bound; that case, rare in radio maps, is redone with the masked scalar loop. Compilers do
 /// not vectorise the scalar form without -ffast-math, which is 3-4x slower.
+#ifdef RADIOSSL_DETAIL_AVX_DISPATCH
+/// `finite_range` with AVX2, 16 pixels per step (the same lane rules); about twice as fast.
+[[gnu::target("avx2")]] inline FiniteRange finite_range_avx2(const float* p, std::size_t n) {
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  const std::size_t n16 = n / 16 * 16;
+  __m256 lo = _mm256_set1_ps(inf), hi = _mm256_set1_ps(-inf), lo2 = lo, hi2 = hi;
+  const __m256 zero = _mm256_setzero_ps();
+  __m256i finite = _mm256_setzero_si256();  // per lane: minus the count of finite pixels
+  for (std::size_t i = 0; i < n16; i += 16) {
+    const __m256 v = _mm256_loadu_ps(p + i), u = _mm256_loadu_ps(p + i + 8);
+    lo = _mm256_min_ps(v, lo);
+    hi = _mm256_max_ps(v, hi);
+    lo2 = _mm256_min_ps(u, lo2);
+    hi2 = _mm256_max_ps(u, hi2);
+    finite = _mm256_add_epi32(finite, _mm256_castps_si256(_mm256_cmp_ps(_mm256_sub_ps(v, v), zero, _CMP_EQ_OQ)));
+    finite = _mm256_add_epi32(finite, _mm256_castps_si256(_mm256_cmp_ps(_mm256_sub_ps(u, u), zero, _CMP_EQ_OQ)));
+  }
+  lo = _mm256_min_ps(lo, lo2);
+  hi = _mm256_max_ps(hi, hi2);
+  alignas(32) float l8[8], h8[8];
+  alignas(32) std::int32_t f8[8];
+  _mm256_store_ps(l8, lo);
+  _mm256_store_ps(h8, hi);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(f8), finite);
+  FiniteRange r = finite_range_scalar(p + n16, n - n16);
+  std::int64_t finite_count = static_cast<std::int64_t>(n - n16) - r.bad;
+  for (int k = 0; k < 8; ++k) {
+    r.lo = std::min(r.lo, l8[k]);
+    r.hi = std::max(r.hi, h8[k]);
+    finite_count -= f8[k];
+  }
+  r.bad = static_cast<std::int64_t>(n) - finite_count;
+  if (r.lo == -inf || r.hi == inf) return finite_range_scalar(p, n);
+  return r;
+}
+#endif
+
 inline FiniteRange finite_range(const float* p, std::size_t n) {
+#ifdef RADIOSSL_DETAIL_AVX_DISPATCH
+  if (cpu_has_avx2()) return finite_range_avx2(p, n);
+#endif
 #ifdef RADIOSSL_DETAIL_SSE2
   constexpr float inf = std::numeric_limits<float>::infinity();
   const std::size_t n4 = n / 8 * 8;
@@ -147,6 +196,23 @@ inline FiniteRange finite_range(const float* p, std::size_t n) {
 #endif
 }
 
+#ifdef RADIOSSL_DETAIL_AVX_DISPATCH
+/// The vector loop of `minmax_normalize` with AVX2 over the whole 8-pixel blocks of p[0, n);
+/// returns the pixels done. About 2.5x the SSE2 loop on a cut-out in L2.
+[[gnu::target("avx2")]] inline std::size_t minmax_span_avx2(float* p, std::size_t n, float lo, float inv) {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), lo8 = _mm256_set1_ps(lo),
+               inv8 = _mm256_set1_ps(inv);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(p + i);
+    const __m256 fin = _mm256_cmp_ps(_mm256_sub_ps(x, x), zero, _CMP_EQ_OQ);
+    const __m256 v = _mm256_min_ps(one, _mm256_max_ps(zero, _mm256_mul_ps(_mm256_sub_ps(x, lo8), inv8)));
+    _mm256_storeu_ps(p + i, _mm256_and_ps(fin, v));
+  }
+  return i;
+}
+#endif
+
 }  // namespace detail
 
 /// Replaces non-finite pixels (NaN, +-inf) by the minimum of the finite ones, over the whole
@@ -174,6 +240,9 @@ inline void minmax_normalize(Image& img) {
   float* p = img.pixels.data();
   const std::size_t n = img.size();
   std::size_t i = 0;
+#ifdef RADIOSSL_DETAIL_AVX_DISPATCH
+  if (detail::cpu_has_avx2()) i = detail::minmax_span_avx2(p, n, lo, inv);
+#endif
 #ifdef RADIOSSL_DETAIL_SSE2
   // Compilers turn the scalar selects below into compare-and-mask sequences, twice as long.
   const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f), lo4 = _mm_set1_ps(lo), inv4 = _mm_set1_ps(inv);
@@ -326,8 +395,7 @@ inline void weighted_rows_sse2(const float* const* rows, const float* w, std::in
 }
 #endif
 
-#if defined(RADIOSSL_DETAIL_SSE2) && defined(__x86_64__) && defined(__GNUC__)
-#define RADIOSSL_DETAIL_AVX_DISPATCH 1
+#ifdef RADIOSSL_DETAIL_AVX_DISPATCH
 /// `weighted_rows_sse2` with AVX and FMA (8 lanes, blocks of 32, one fused multiply-add per tap
 /// and vector), chosen at run time: x86-64 builds target SSE2 unless told otherwise.
 [[gnu::target("avx,fma")]] inline void weighted_rows_avx(const float* const* rows, const float* w,
@@ -357,15 +425,6 @@ inline void weighted_rows_sse2(const float* const* rows, const float* w, std::in
   }
 }
 
-/// Whether this CPU runs AVX and FMA (checked once; the explicit init makes the answer right
-/// even when the first call comes from a static initialiser, before libgcc's own).
-[[nodiscard]] inline bool cpu_has_avx_fma() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma");
-  }();
-  return has;
-}
 #endif
 
 /// dst[x] = sum_t w[t] * rows[t][x], x < n, with the widest vectors this CPU runs. Results differ
@@ -397,9 +456,26 @@ inline void clip_span(float* p, std::size_t n, float lo, float hi) {
   }
 }
 
+#ifdef RADIOSSL_DETAIL_AVX_DISPATCH
+/// The vector loop of `affine_clip_span` with AVX2 over the whole 8-pixel blocks; returns the
+/// pixels done.
+[[gnu::target("avx2")]] inline std::size_t affine_clip_span_avx2(float* p, std::size_t n, float off, float f,
+                                                                 float lo, float hi) {
+  const __m256 o = _mm256_set1_ps(off), g = _mm256_set1_ps(f), l = _mm256_set1_ps(lo), h = _mm256_set1_ps(hi);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(p + i,
+                     _mm256_min_ps(h, _mm256_max_ps(l, _mm256_add_ps(o, _mm256_mul_ps(g, _mm256_loadu_ps(p + i))))));
+  return i;
+}
+#endif
+
 /// p[i] = min(hi, max(lo, off + f * p[i])), i < n: an affine map and a clip in one pass; NaN stays NaN.
 inline void affine_clip_span(float* p, std::size_t n, float off, float f, float lo, float hi) {
   std::size_t i = 0;
+#ifdef RADIOSSL_DETAIL_AVX_DISPATCH
+  if (cpu_has_avx2()) i = affine_clip_span_avx2(p, n, off, f, lo, hi);
+#endif
 #ifdef RADIOSSL_DETAIL_SSE2
   const __m128 o = _mm_set1_ps(off), g = _mm_set1_ps(f), l = _mm_set1_ps(lo), h = _mm_set1_ps(hi);
   for (; i + 4 <= n; i += 4)

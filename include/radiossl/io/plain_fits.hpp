@@ -33,12 +33,12 @@
 #include <immintrin.h>
 #endif
 
+#include "radiossl/detail/cpu.hpp"
 #include "radiossl/image.hpp"
 
 namespace radiossl::io::detail {
 
-#if defined(__SSE2__) && defined(__x86_64__) && defined(__GNUC__)
-#define RADIOSSL_DETAIL_BYTESWAP_AVX2 1
+#ifdef RADIOSSL_DETAIL_X86_DISPATCH
 /// `byteswap32` over the whole 8-word blocks of data[0, 4 n) with AVX2's byte shuffle; returns
 /// the words done.
 [[gnu::target("avx2")]] inline std::size_t byteswap32_avx2(unsigned char* b, std::size_t n) {
@@ -51,15 +51,6 @@ namespace radiossl::io::detail {
   }
   return i;
 }
-
-/// Whether this CPU runs AVX2 (asked once).
-[[nodiscard]] inline bool cpu_has_avx2() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return has;
-}
 #endif
 
 /// Reverses the bytes of each 4-byte word of data[0, 4 n) in place (big-endian float32 to native
@@ -68,8 +59,8 @@ namespace radiossl::io::detail {
 inline void byteswap32(void* data, std::size_t n) {
   auto* b = static_cast<unsigned char*>(data);
   std::size_t i = 0;
-#if defined(RADIOSSL_DETAIL_BYTESWAP_AVX2)
-  if (cpu_has_avx2()) i = byteswap32_avx2(b, n);
+#ifdef RADIOSSL_DETAIL_X86_DISPATCH
+  if (radiossl::detail::cpu_has_avx2()) i = byteswap32_avx2(b, n);
 #endif
 #if defined(__SSE2__)
   for (; i + 4 <= n; i += 4) {
