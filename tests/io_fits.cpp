@@ -270,6 +270,17 @@ TEST_CASE("plain float files skip CFITSIO and read exactly what CFITSIO reads", 
       CHECK(same_bits(read_fits_image(dir / c.name, opt).pixels, im.pixels));
     }
   }
+  SECTION("files astropy wrote read as CFITSIO reads them") {
+    const fs::path data = RADIOSSL_TEST_DATA_DIR "/foreign";
+    CHECK(parsed_as_plain(data / "radio_naxis4.fits"));  // NAXIS 4, BITPIX -32, written by astropy
+    CHECK(same_bits(read_fits_image(data / "radio_naxis4.fits").pixels,
+                    cfitsio_pixels(data / "radio_naxis4.fits", 0, 0)));
+    CHECK_FALSE(parsed_as_plain(data / "image_in_extension.fits"));
+    FitsReadOptions sci;
+    sci.extname = "SCI";
+    CHECK(same_bits(read_fits_image(data / "image_in_extension.fits", sci).pixels,
+                    cfitsio_pixels(data / "image_in_extension.fits", 2, 0)));
+  }
   SECTION("anything else goes through CFITSIO, with its values and its errors") {
     RawHdu scaled = hdu_of(-32, {w, h});
     scaled.bscale = 2.0;
