@@ -433,10 +433,8 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
   // are in the unpacked stream, longer than the file.
   int status = 0;
   const bool compressed = fits_is_compressed_image(f.get(), &status) != 0;
-  const bool plain = [&] {
-    const ReadFd file(path);
-    return file.fd >= 0 && starts_plain(file.fd);
-  }();
+  const ReadFd raw(path);  // also the direct pixel read below
+  const bool plain = raw.fd >= 0 && starts_plain(raw.fd);
   LONGLONG datastart = -1;
   if (!compressed && plain) {
     LONGLONG headstart = 0, dataend = 0;
@@ -455,8 +453,8 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
   out.image = Image(height, width);
   const auto plane_pixels = static_cast<std::size_t>(width * height);
   if (datastart >= 0 && detail::unscaled(f.get()) &&
-      detail::read_ieee_pixels(path, datastart + plane * width * height * (std::abs(bitpix) / 8), bitpix,
-                               plane_pixels, out.image.pixels.data())) {
+      read_ieee_block(raw.fd, datastart + plane * width * height * (std::abs(bitpix) / 8), bitpix, plane_pixels,
+                      out.image.pixels.data())) {
     if (opt.zero_is_blank) blank_zeros(out.image.pixels.data(), plane_pixels);
     if (!with_metadata) return out;
     return with_header_metadata(f.get(), path, std::move(out));

@@ -141,16 +141,6 @@ inline bool starts_plain(int fd) {
   return pread_all(fd, magic, sizeof magic, 0) && std::memcmp(magic, "SIMPLE", sizeof magic) == 0;
 }
 
-/// Reads `count` pixels of BITPIX -32 or -64 from byte `offset` of the plain FITS file `path`
-/// (CFITSIO found the offset). False when the file is not plain or cannot be read this way; the
-/// caller then reads through CFITSIO, whose errors name the problem.
-inline bool read_ieee_pixels(const std::filesystem::path& path, std::int64_t offset, int bitpix, std::size_t count,
-                             float* dst) {
-  if (bitpix != -32 && bitpix != -64) return false;
-  const ReadFd file(path);
-  return file.fd >= 0 && starts_plain(file.fd) && read_ieee_block(file.fd, offset, bitpix, count, dst);
-}
-
 /// Exact zeros to NaN (FitsReadOptions::zero_is_blank).
 inline void blank_zeros(float* p, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
