@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -14,6 +15,7 @@
 #include "radiossl/detail/whitening.hpp"
 #include "radiossl/method/all4one.hpp"
 #include "radiossl/method/byol.hpp"
+#include "radiossl/method/dense.hpp"
 #include "radiossl/method/dino.hpp"
 #include "radiossl/method/simclr.hpp"
 #include "radiossl/method/swav.hpp"
@@ -65,6 +67,47 @@ torch::Tensor step_and_check(M& method, bb::ResNet18& backbone, const radiossl::
 }
 
 }  // namespace
+
+TEST_CASE("Dense: torch::nn::Linear's parameters, initialisation, output and gradients",
+          "[method][dense]") {
+  torch::manual_seed(5);
+  torch::nn::Linear linear(48, 20);
+  torch::manual_seed(5);
+  m::Dense dense(48, 20);
+  const auto expected = linear->named_parameters(), actual = dense->named_parameters();
+  REQUIRE(actual.keys() == expected.keys());
+  for (const auto& key : expected.keys()) CHECK(torch::equal(actual[key], expected[key]));
+  CHECK_FALSE(m::Dense(torch::nn::LinearOptions(4, 3).bias(false))->bias.defined());
+
+  // float32 batches (the oneDNN path), a batch of one and float64 (torch::linear), and a
+  // non-contiguous input: the result and all three gradients equal torch::linear's.
+  for (auto [n, dtype, transposed] :
+       {std::tuple{7, torch::kFloat, false}, std::tuple{1, torch::kFloat, false},
+        std::tuple{7, torch::kDouble, false}, std::tuple{5, torch::kFloat, true}}) {
+    CAPTURE(n, transposed);
+    const torch::Tensor x0 = transposed ? torch::randn({48, n}, dtype).t() : torch::randn({n, 48}, dtype);
+    const torch::Tensor w0 = torch::randn({20, 48}, dtype), b0 = torch::randn({20}, dtype);
+    const torch::Tensor up = torch::randn({n, 20}, dtype);
+    auto grads = [&](auto&& f) {
+      torch::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
+                    b = b0.clone().requires_grad_();
+      torch::Tensor y = f(x, w, b);
+      (y * up).sum().backward();
+      return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad(), b.grad()};
+    };
+    const auto ref = grads([](auto& x, auto& w, auto& b) { return torch::linear(x, w, b); });
+    const auto got = grads([](auto& x, auto& w, auto& b) { return m::dense(x, w, b); });
+    const double rtol = dtype == torch::kDouble ? 1e-12 : 1e-5;
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      CAPTURE(i);
+      CHECK(closeness(got[i], ref[i], rtol, rtol) == "ok");
+    }
+  }
+  const torch::Tensor x = torch::randn({6, 48});
+  CHECK(closeness(dense->forward(x), linear->forward(x), 1e-5, 1e-5) == "ok");
+  const torch::Tensor no_bias = m::dense(x, linear->weight);
+  CHECK(closeness(no_bias, torch::linear(x, linear->weight), 1e-5, 1e-5) == "ok");
+}
 
 TEST_CASE("SimCLR: a step trains backbone and projector", "[method][simclr]") {
   auto backbone = narrow_backbone();

@@ -13,6 +13,7 @@
 #include "radiossl/concepts/method.hpp"
 #include "radiossl/error.hpp"
 #include "radiossl/dist/sync_batch_norm.hpp"
+#include "radiossl/method/dense.hpp"
 #include "radiossl/torch_fwd.hpp"
 
 namespace radiossl::method {
@@ -35,15 +36,15 @@ inline void check_views(const Views& views, std::size_t min_large, std::string_v
 }  // namespace detail
 
 /// Linear(in -> hidden) [-> BatchNorm1d(hidden)] -> ReLU -> Linear(hidden -> out), PyTorch's
-/// default Linear init. The SimCLR projector (no BN), and BYOL/W-MSE/SwAV projectors and the
-/// BYOL/All4One predictors (with BN).
+/// default Linear init; the Linears are Dense layers (oneDNN on CPU, see dense.hpp). The SimCLR
+/// projector (no BN), and BYOL/W-MSE/SwAV projectors and the BYOL/All4One predictors (with BN).
 inline torch::nn::Sequential mlp_head(std::int64_t in, std::int64_t hidden, std::int64_t out,
                                       bool batch_norm) {
   torch::nn::Sequential head;
-  head->push_back(torch::nn::Linear(in, hidden));
+  head->push_back(Dense(in, hidden));
   if (batch_norm) head->push_back(dist::SyncBatchNorm1d(hidden));
   head->push_back(torch::nn::ReLU());
-  head->push_back(torch::nn::Linear(hidden, out));
+  head->push_back(Dense(hidden, out));
   return head;
 }
 
@@ -52,9 +53,9 @@ inline torch::nn::Sequential mlp_head(std::int64_t in, std::int64_t hidden, std:
 inline torch::nn::Sequential all4one_projector(std::int64_t in, std::int64_t hidden,
                                                std::int64_t out) {
   return torch::nn::Sequential(
-      torch::nn::Linear(in, hidden), dist::SyncBatchNorm1d(hidden), torch::nn::ReLU(),
-      torch::nn::Linear(hidden, hidden), dist::SyncBatchNorm1d(hidden), torch::nn::ReLU(),
-      torch::nn::Linear(hidden, out), dist::SyncBatchNorm1d(out));
+      Dense(in, hidden), dist::SyncBatchNorm1d(hidden), torch::nn::ReLU(),
+      Dense(hidden, hidden), dist::SyncBatchNorm1d(hidden), torch::nn::ReLU(),
+      Dense(hidden, out), dist::SyncBatchNorm1d(out));
 }
 
 /// A bias-free Linear(in -> out) under weight normalisation, as `nn.utils.weight_norm` with
@@ -83,7 +84,7 @@ class WeightNormLinearImpl : public torch::nn::Cloneable<WeightNormLinearImpl> {
     return weight_g * weight_v / weight_v.norm(2, {1}, /*keepdim=*/true);
   }
 
-  torch::Tensor forward(const torch::Tensor& x) { return x.matmul(weight().t()); }
+  torch::Tensor forward(const torch::Tensor& x) { return dense(x, weight()); }
 
   /// Freezes or unfreezes the direction `v` (SwAV's freeze_prototypes_epochs, DINO's
   /// freeze_last_layer): frozen, it gets no gradient, so optimizers skip it for that step.
@@ -123,23 +124,23 @@ class DINOHeadImpl : public torch::nn::Cloneable<DINOHeadImpl> {
     mlp = torch::nn::Sequential();
     const std::int64_t layers = std::max<std::int64_t>(o.num_layers(), 1);
     if (layers == 1) {
-      mlp->push_back(torch::nn::Linear(o.in(), o.bottleneck()));
+      mlp->push_back(Dense(o.in(), o.bottleneck()));
     } else {
-      mlp->push_back(torch::nn::Linear(o.in(), o.hidden()));
+      mlp->push_back(Dense(o.in(), o.hidden()));
       if (o.use_bn()) mlp->push_back(dist::SyncBatchNorm1d(o.hidden()));
       mlp->push_back(torch::nn::GELU());
       for (std::int64_t i = 0; i < layers - 2; ++i) {
-        mlp->push_back(torch::nn::Linear(o.hidden(), o.hidden()));
+        mlp->push_back(Dense(o.hidden(), o.hidden()));
         if (o.use_bn()) mlp->push_back(dist::SyncBatchNorm1d(o.hidden()));
         mlp->push_back(torch::nn::GELU());
       }
-      mlp->push_back(torch::nn::Linear(o.hidden(), o.bottleneck()));
+      mlp->push_back(Dense(o.hidden(), o.bottleneck()));
     }
     register_module("mlp", mlp);
     {
       torch::NoGradGuard no_grad;
       for (auto& m : mlp->modules(false))
-        if (auto* linear = m->as<torch::nn::Linear>()) {
+        if (auto* linear = m->as<Dense>()) {
           // trunc_normal_(std=0.02, a=-2, b=2): the bounds are 100 sigma, so a clamp is exact.
           linear->weight.normal_(0.0, 0.02).clamp_(-2.0, 2.0);
           linear->bias.zero_();
