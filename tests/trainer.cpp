@@ -7,16 +7,19 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "radiossl/backbone/resnet.hpp"
 #include "radiossl/callbacks/csv_log.hpp"
 #include "radiossl/callbacks/progress.hpp"
 #include "radiossl/optim/adamw.hpp"
 #include "radiossl/optim/lars.hpp"
 #include "radiossl/optim/sgd.hpp"
+#include "radiossl/method/simclr.hpp"
 #include "radiossl/trainer.hpp"
 #include "support/archetypes.hpp"
 
@@ -137,6 +140,32 @@ TEST_CASE("Trainer: the loss decreases on a toy task and hooks are called", "[tr
   CHECK(m.epochs_seen == std::vector<std::int64_t>{0, 1, 2, 3, 4, 5});
   CHECK(trainer.global_step() == 24);
   CHECK(fs::exists(out / "last.ckpt"));
+  fs::remove_all(out);
+}
+
+TEST_CASE("Trainer: on a CPU the layout follows the backbone unless set", "[trainer]") {
+  namespace bb = radiossl::backbone;
+  const auto out = fresh_dir("layout");
+  auto layout_of = [&]<class B>(B backbone, std::optional<bool> channels_last) {
+    radiossl::method::SimCLR simclr(backbone->feature_dim());
+    Trainer<B, radiossl::method::SimCLR, IdentityAugment, optim::SGD> trainer(
+        std::move(backbone), std::move(simclr), toy_options(out).channels_last(channels_last));
+    torch::Tensor conv;  // the first convolution's weight
+    for (auto& p : trainer.backbone()->parameters())
+      if (p.dim() == 4) {
+        conv = p;
+        break;
+      }
+    REQUIRE(conv.defined());
+    CHECK(!conv.is_contiguous() == trainer.channels_last());
+    return trainer.channels_last();
+  };
+  const auto narrow = bb::ResNetOptions().width(4);
+  CHECK(layout_of(bb::ResNet50(narrow), std::nullopt));
+  CHECK_FALSE(layout_of(bb::ResNet18(narrow), std::nullopt));
+  CHECK_FALSE(layout_of(bb::ResNet50(narrow), false));
+  CHECK(layout_of(bb::ResNet18(narrow), true));
+  CHECK_FALSE(layout_of(TinyBackbone(), std::nullopt));
   fs::remove_all(out);
 }
 

@@ -53,9 +53,10 @@ using TrainerBase = std::conditional_t<trainer_policies_valid<B, M, A, O>, Train
 /// @tparam A the augmentation that makes the views (concepts/augment.hpp), e.g. `augment::RadioSymmetric`
 /// @tparam O the optimizer (concepts/optimizer.hpp), e.g. `optim::LARS`
 ///
-/// Per step: zero the gradients (to none), move the views to the device (channels_last on CUDA),
-/// `method->training_step(backbone, views)` under bf16 autocast on CUDA, stop on a NaN/Inf loss,
-/// backward, optimizer step with the scheduled lr, then the method's optional hooks. Checkpoints
+/// Per step: zero the gradients (to none), move the views to the device (channels_last on CUDA
+/// and for ResNet-50 on CPU), `method->training_step(backbone, views)` under bf16 autocast on
+/// CUDA, stop on a NaN/Inf loss, backward, optimizer step with the scheduled lr, then the
+/// method's optional hooks. Checkpoints
 /// (`<out_dir>/last.ckpt`) hold everything a resumed run needs, and a resumed run ends with the
 /// same parameters as an uninterrupted one (on CPU). Example: examples/pretrain.cpp.
 ///

@@ -82,7 +82,8 @@ struct TrainerOptions {
   TORCH_ARG(bool, progress) = true;
   /// Write the per-step CSV log.
   TORCH_ARG(bool, csv_log) = true;
-  /// channels_last activations and weights; unset: on for CUDA only.
+  /// channels_last activations and weights; unset: on for CUDA, and on a CPU where the backbone
+  /// says it is faster there (`B::Impl::channels_last_on_cpu`: ResNet-50 yes, ResNet-18 no).
   TORCH_ARG(std::optional<bool>, channels_last) = std::nullopt;
   /// bf16 autocast of the forward pass; unset: on for CUDA only.
   TORCH_ARG(std::optional<bool>, bf16_autocast) = std::nullopt;
@@ -480,6 +481,8 @@ class TrainerImpl {
   O& optimizer() { return *optimizer_; }
   [[nodiscard]] const TrainerOptions& options() const { return options_; }
   [[nodiscard]] torch::Device device() const { return device_; }
+  /// Whether activations and 4-D weights are channels_last (TrainerOptions::channels_last).
+  [[nodiscard]] bool channels_last() const { return channels_last_; }
   [[nodiscard]] std::int64_t global_step() const { return global_step_; }
   [[nodiscard]] const std::filesystem::path& last_checkpoint() const { return last_checkpoint_; }
   /// The base lr of each parameter group (after batch scaling): what the schedule scales.
@@ -511,7 +514,10 @@ class TrainerImpl {
                                             static_cast<std::int64_t>(torch::cuda::device_count())));
     device_ = options_.device().value_or(torch::cuda::is_available() ? gpu : torch::Device(torch::kCPU));
     const bool cuda = device_.is_cuda();
-    channels_last_ = options_.channels_last().value_or(cuda);
+    bool cpu_channels_last = false;
+    if constexpr (requires { B::Impl::channels_last_on_cpu; })
+      cpu_channels_last = B::Impl::channels_last_on_cpu;
+    channels_last_ = options_.channels_last().value_or(cuda || cpu_channels_last);
     bf16_ = cuda && options_.bf16_autocast().value_or(true);
     backbone_->to(device_);
     method_->to(device_);
