@@ -20,6 +20,7 @@
 #include "radiossl/callbacks/progress.hpp"
 #include "radiossl/concepts/method.hpp"
 #include "radiossl/data/loader.hpp"
+#include "radiossl/detail/malloc.hpp"
 #include "radiossl/dist/process_group.hpp"
 #include "radiossl/dist/replicate.hpp"
 #include "radiossl/dist/sync_batch_norm.hpp"
@@ -82,6 +83,9 @@ struct TrainerOptions {
   TORCH_ARG(bool, progress) = true;
   /// Write the per-step CSV log.
   TORCH_ARG(bool, csv_log) = true;
+  /// On a CPU, make glibc's malloc keep freed memory for reuse (detail::keep_freed_memory), so
+  /// that a step's activations are not page-faulted in again every step. Process-wide.
+  TORCH_ARG(bool, retain_freed_memory) = true;
   /// channels_last activations and weights; unset: on for CUDA, and on a CPU where the backbone
   /// says it is faster there (`B::Impl::channels_last_on_cpu`: ResNet-50 yes, ResNet-18 no).
   TORCH_ARG(std::optional<bool>, channels_last) = std::nullopt;
@@ -519,6 +523,7 @@ class TrainerImpl {
       cpu_channels_last = B::Impl::channels_last_on_cpu;
     channels_last_ = options_.channels_last().value_or(cuda || cpu_channels_last);
     bf16_ = cuda && options_.bf16_autocast().value_or(true);
+    if (!cuda && options_.retain_freed_memory()) detail::keep_freed_memory(detail::KeepFreed::everything);
     backbone_->to(device_);
     method_->to(device_);
     if (options_.sync_batch_norm()) {

@@ -11,11 +11,8 @@
 #include <xmmintrin.h>
 #define RADIOSSL_DETAIL_HAS_MXCSR 1
 #endif
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #include "radiossl/concepts/augment.hpp"
+#include "radiossl/detail/malloc.hpp"
 #include "radiossl/image.hpp"
 
 namespace radiossl::augment {
@@ -100,21 +97,11 @@ inline void flush_denormals_to_zero() {
 #endif
 }
 
-/// Makes glibc's malloc keep freed buffers for reuse (process-wide; once; a no-op elsewhere).
-/// Note: by default glibc serves each 200 KB view buffer with a fresh mmap, or trims it back to
-/// the kernel on free, so every view pays its page faults again; measured here, that tripled the
-/// time of a random resized crop (415 us -> 34 us for the buffers alone). The cost is that up
-/// to 512 MiB of freed memory may stay mapped. The loader calls this unless
+/// Makes glibc's malloc keep freed view buffers for reuse (process-wide; see
+/// detail::keep_freed_memory for the measured reason). The loader calls this unless
 /// LoaderOptions::retain_freed_memory is false.
 inline void retain_freed_memory() {
-#if defined(__GLIBC__)
-  static const bool done = [] {
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    return true;
-  }();
-  (void)done;
-#endif
+  radiossl::detail::keep_freed_memory(radiossl::detail::KeepFreed::views);
 }
 
 }  // namespace radiossl::augment
