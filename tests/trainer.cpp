@@ -19,10 +19,10 @@
 #include "radiossl/backbone/resnet.hpp"
 #include "radiossl/callbacks/csv_log.hpp"
 #include "radiossl/callbacks/progress.hpp"
+#include "radiossl/method/simclr.hpp"
 #include "radiossl/optim/adamw.hpp"
 #include "radiossl/optim/lars.hpp"
 #include "radiossl/optim/sgd.hpp"
-#include "radiossl/method/simclr.hpp"
 #include "radiossl/trainer.hpp"
 #include "support/archetypes.hpp"
 

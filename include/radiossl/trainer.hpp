@@ -56,9 +56,9 @@ using TrainerBase = std::conditional_t<trainer_policies_valid<B, M, A, O>, Train
 /// Per step: zero the gradients (to none), move the views to the device (channels_last on CUDA
 /// and for ResNet-50 on CPU), `method->training_step(backbone, views)` under bf16 autocast on
 /// CUDA, stop on a NaN/Inf loss, backward, optimizer step with the scheduled lr, then the
-/// method's optional hooks. Checkpoints
-/// (`<out_dir>/last.ckpt`) hold everything a resumed run needs, and a resumed run ends with the
-/// same parameters as an uninterrupted one (on CPU). Example: examples/pretrain.cpp.
+/// method's optional hooks. Checkpoints (`<out_dir>/last.ckpt`) hold everything a resumed run
+/// needs, and a resumed run ends with the same parameters as an uninterrupted one (on CPU).
+/// Example: examples/pretrain.cpp.
 ///
 /// Data parallel: launched as several processes (`torchrun --no-python --nproc-per-node N prog`,
 /// srun, mpirun; see dist/launch.hpp), each process joins a Gloo process group when the Trainer
