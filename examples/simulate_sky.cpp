@@ -3,13 +3,15 @@
 /// simulate_sky: writes radiossl's synthetic radio-sky dataset (survey maps, catalogues, pretraining
 /// and labeled sets) so the whole benchmark runs without survey data.
 ///
-/// Usage: simulate_sky --out DIR --seed N --preset {smoke,quick,paper} [--gallery FILE.png] [--threads N]
+/// Usage: simulate_sky --out DIR --seed N --preset {smoke,quick,paper} [--smgps-maps N] [--emu-maps N]
+///                     [--gallery FILE.png] [--threads N]
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -20,10 +22,13 @@
 namespace {
 
 constexpr const char* usage =
-    "usage: simulate_sky --out DIR --seed N --preset {smoke,quick,paper} [--gallery FILE.png] [--threads N]\n"
+    "usage: simulate_sky --out DIR --seed N --preset {smoke,quick,paper} [--smgps-maps N] [--emu-maps N]\n"
+    "                    [--gallery FILE.png] [--threads N]\n"
     "  writes survey maps + catalogues (maps/), curated and uncurated pretraining cut-outs (pretrain/),\n"
     "  MiraBest-, RGZ-, MSRS- and VLASS-like labeled sets (labeled/), dataset.json and README.md into DIR.\n"
-    "  Same seed and preset give byte-identical files whatever --threads is.\n"
+    "  Same seed, preset and map counts give byte-identical files whatever --threads is.\n"
+    "  --smgps-maps N / --emu-maps N replace the preset's map counts: the curated set grows with the\n"
+    "  SMGPS-like maps (about 40 cut-outs per quick map), the uncurated set with both.\n"
     "  --gallery FILE.png also draws example cut-outs of every class (rows = classes).\n";
 
 template <class T>
@@ -42,6 +47,7 @@ int main(int argc, char** argv) {
     std::string out, preset, gallery;
     std::uint64_t seed = 0;
     bool have_seed = false;
+    std::optional<int> smgps_maps, emu_maps;
     int threads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -58,6 +64,8 @@ int main(int argc, char** argv) {
         seed = parse_number<std::uint64_t>(a, value());
         have_seed = true;
       } else if (a == "--preset") preset = value();
+      else if (a == "--smgps-maps") smgps_maps = parse_number<int>(a, value());
+      else if (a == "--emu-maps") emu_maps = parse_number<int>(a, value());
       else if (a == "--gallery") gallery = value();
       else if (a == "--threads") {
         threads = parse_number<int>(a, value());
@@ -72,6 +80,8 @@ int main(int argc, char** argv) {
     opt.out = out;
     opt.seed = seed;
     opt.preset = radiossl::sim::DatasetPreset::from_name(preset);
+    if (smgps_maps || emu_maps)
+      opt.preset.with_maps(smgps_maps.value_or(opt.preset.smgps_maps), emu_maps.value_or(opt.preset.emu_maps));
     opt.threads = threads;
     const auto t0 = std::chrono::steady_clock::now();
     opt.progress = [&](const std::string& line) {

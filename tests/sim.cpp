@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "radiossl/io/catalogue.hpp"
 #include "radiossl/io/fits.hpp"
 #include "radiossl/io/manifest.hpp"
@@ -383,4 +385,28 @@ TEST_CASE("sim: simulate_sky writes a dataset and a gallery, and rejects bad arg
   const auto bad_preset = test::run_command(test::quote(exe) + " --out " + test::quote(dir / "x") + " --seed 1 --preset huge", dir.path());
   CHECK(bad_preset.status != 0);
   CHECK(bad_preset.err.find("--preset 'huge'") != std::string::npos);
+}
+
+TEST_CASE("sim: simulate_sky --smgps-maps/--emu-maps replace the preset's map counts", "[sim]") {
+  const fs::path exe = fs::path(RADIOSSL_BINARY_DIR) / "examples" / "simulate_sky";
+  REQUIRE(fs::exists(exe));
+  test::TempDir dir;
+  const auto run = [&](const std::string& name, const std::string& maps) {
+    return test::run_command(test::quote(exe) + " --out " + test::quote(dir / name) + " --seed 4 --preset smoke " + maps,
+                             dir.path());
+  };
+  const auto two = run("two", "--smgps-maps 2 --emu-maps 0");
+  INFO(two.err);
+  REQUIRE(two.status == 0);
+  CHECK(two.out.find("\"maps\":2,") != std::string::npos);
+  CHECK(fs::exists(dir / "two" / "maps" / "smgps_001.fits"));
+  CHECK(!fs::exists(dir / "two" / "maps" / "emu_000.fits"));
+  std::ifstream in(dir / "two" / "dataset.json");
+  const auto doc = nlohmann::json::parse(in);
+  CHECK(doc.at("smgps_maps") == 2);
+  CHECK(doc.at("emu_maps") == 0);
+  CHECK(doc.at("preset_note").get<std::string>().find("2 SMGPS-like, 0 EMU-like") != std::string::npos);
+  const auto none = run("none", "--smgps-maps 0");
+  CHECK(none.status != 0);
+  CHECK(none.err.find("at least one SMGPS-like map") != std::string::npos);
 }

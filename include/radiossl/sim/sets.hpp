@@ -95,6 +95,19 @@ struct DatasetPreset {
              "24 maps of 4096 px (the paper's SMGPS mosaics are far larger)";
     return p;
   }
+  /// Replaces the map counts (a larger or smaller pretraining set at the preset's other settings)
+  /// and says so in `note`. Throws radiossl::Error unless there is at least one SMGPS-like map:
+  /// the curated set comes from them.
+  DatasetPreset& with_maps(int smgps, int emu) {
+    if (smgps < 1 || emu < 0)
+      throw Error("--smgps-maps " + std::to_string(smgps) + " --emu-maps " + std::to_string(emu) +
+                  ": need at least one SMGPS-like map (the curated set comes from them) and no negative count");
+    smgps_maps = smgps;
+    emu_maps = emu;
+    note += "; map counts set by the user: " + std::to_string(smgps) + " SMGPS-like, " + std::to_string(emu) +
+            " EMU-like";
+    return *this;
+  }
   /// smoke, quick or paper; throws radiossl::Error naming the preset otherwise.
   static DatasetPreset from_name(const std::string& n) {
     if (n == "smoke") return smoke();
@@ -465,7 +478,9 @@ inline GenerateResult generate_dataset(const GenerateOptions& opt) {
   doc["seed"] = opt.seed;
   doc["preset"] = pr.name;
   doc["preset_note"] = pr.note;
-  doc["determinism"] = "same seed and preset give byte-identical files, whatever the thread count";
+  doc["smgps_maps"] = pr.smgps_maps;
+  doc["emu_maps"] = pr.emu_maps;
+  doc["determinism"] = "same seed, preset and map counts give byte-identical files, whatever the thread count";
 
   // ---- survey maps
   struct MapJob {
@@ -695,7 +710,7 @@ inline GenerateResult generate_dataset(const GenerateOptions& opt) {
   std::string readme =
       "# radiossl synthetic radio sky (seed " + std::to_string(opt.seed) + ", preset " + pr.name + ")\n\n"
       "Written by `simulate_sky`; every file and generator parameter is listed in `dataset.json`.\n"
-      "Same seed and preset give byte-identical files.\n\n" + pr.note + "\n\n"
+      "Same seed, preset and map counts give byte-identical files.\n\n" + pr.note + "\n\n"
       "- `maps/`: survey maps (FITS, NAXIS=4, SIN, Jy/beam, beam keywords) and their catalogues (CSV).\n"
       "- `pretrain/curated/`, `pretrain/uncurated/`: pretraining cut-outs (FITS) with `info.json` and `manifest.csv`.\n"
       "- `labeled/{mirabest,rgz,msrs,vlass}/`: labeled cut-outs in `images/`, `manifest.csv` (path,label), `info.json`.\n\n"
