@@ -100,8 +100,9 @@ struct DatasetPreset {
   /// the curated set comes from them.
   DatasetPreset& with_maps(int smgps, int emu) {
     if (smgps < 1 || emu < 0)
-      throw Error("--smgps-maps " + std::to_string(smgps) + " --emu-maps " + std::to_string(emu) +
-                  ": need at least one SMGPS-like map (the curated set comes from them) and no negative count");
+      throw Error("map counts " + std::to_string(smgps) + " SMGPS-like, " + std::to_string(emu) +
+                  " EMU-like: need at least one SMGPS-like map (the curated set comes from them) and no "
+                  "negative count");
     smgps_maps = smgps;
     emu_maps = emu;
     note += "; map counts set by the user: " + std::to_string(smgps) + " SMGPS-like, " + std::to_string(emu) +
