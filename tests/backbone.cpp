@@ -146,6 +146,44 @@ TEST_CASE("ResNet clone() is a deep copy and channels_last gives the same featur
         "ok");
 }
 
+TEST_CASE("backbone::conv2d: LibTorch's convolution, with the batched weight gradient on tiny maps",
+          "[backbone]") {
+  struct Shape {
+    std::int64_t channels, side, stride;
+    bool batched;  // output maps of at most detail::small_map_pixels: the batched weight gradient
+  };
+  // ResNet-18's last stage at 64 px (2x2) and 32 px (1x1), its strided first convolution, and a
+  // 4x4 map that keeps LibTorch's own backward.
+  const Shape shapes[] = {{24, 2, 1, true}, {24, 1, 1, true}, {16, 4, 2, true}, {16, 2, 2, true}, {8, 4, 1, false}};
+  for (const auto& s : shapes) {
+    CAPTURE(s.channels, s.side, s.stride);
+    const auto x = torch::randn({5, s.channels, s.side, s.side}).requires_grad_();
+    const auto w = (torch::randn({2 * s.channels, s.channels, 3, 3}) * 0.1).requires_grad_();
+    const auto x_ref = x.detach().clone().requires_grad_();
+    const auto w_ref = w.detach().clone().requires_grad_();
+    const auto y = bb::conv2d(x, w, s.stride, 1);
+    const auto y_ref = torch::conv2d(x_ref, w_ref, {}, s.stride, 1);
+    const bool batched = y.grad_fn()->name().find("SmallMapConv") != std::string::npos;
+    CHECK(batched == s.batched);
+    CHECK(closeness(y, y_ref, 0.0, 0.0) == "ok");
+    const auto dy = torch::randn_like(y);
+    y.backward(dy);
+    y_ref.backward(dy);
+    CHECK(closeness(x.grad(), x_ref.grad(), 1e-5, 1e-5) == "ok");
+    CHECK(closeness(w.grad(), w_ref.grad(), 1e-5, 1e-5) == "ok");
+  }
+  // The weight gradient's product on oneDNN, on its own: a [M, K] b [N, K]^T.
+  const auto a = torch::randn({7, 5}), b = torch::randn({3, 5});
+  CHECK(closeness(radiossl::detail::matmul_nt(a, b), a.matmul(b.t()), 1e-5, 1e-6) == "ok");
+  CHECK_THROWS_AS(radiossl::detail::matmul_nt(a, a.t()), radiossl::Error);
+  // Without gradient, or in float64, it is torch::conv2d itself.
+  const auto w = torch::randn({8, 8, 3, 3}, torch::kDouble).requires_grad_();
+  CHECK(bb::conv2d(torch::randn({2, 8, 2, 2}, torch::kDouble), w, 1, 1).grad_fn()->name().find("SmallMapConv") ==
+        std::string::npos);
+  torch::NoGradGuard no_grad;
+  CHECK_FALSE(bb::conv2d(torch::randn({2, 8, 2, 2}), w.to(torch::kFloat), 1, 1).requires_grad());
+}
+
 /// Runs the Python side once per process: torchvision ResNet-18/50 state_dicts (seeded, with
 /// non-trivial BatchNorm statistics), an input and its eval-mode features. Empty path: no
 /// torchvision in /usr/bin/python3.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "radiossl/backbone/small_map_conv.hpp"
 #include "radiossl/dist/sync_batch_norm.hpp"
 #include "radiossl/torch_fwd.hpp"
 
@@ -52,8 +53,9 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor out = bn1(conv1(x)).relu_();
-    out = bn2(conv2(out));
+    // backbone::conv2d: the modules' own convolution, with a faster weight gradient on tiny maps.
+    torch::Tensor out = bn1(backbone::conv2d(x, conv1->weight, stride_, 1)).relu_();
+    out = bn2(backbone::conv2d(out, conv2->weight, 1, 1));
     out += downsample ? downsample->forward(x) : x;
     return out.relu_();
   }
@@ -96,7 +98,7 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
 
   torch::Tensor forward(const torch::Tensor& x) {
     torch::Tensor out = bn1(conv1(x)).relu_();
-    out = bn2(conv2(out)).relu_();
+    out = bn2(backbone::conv2d(out, conv2->weight, stride_, 1)).relu_();
     out = bn3(conv3(out));
     out += downsample ? downsample->forward(x) : x;
     return out.relu_();
