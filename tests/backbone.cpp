@@ -155,10 +155,12 @@ TEST_CASE("backbone::conv2d: LibTorch's convolution, with the batched weight gra
   // ResNet-18's last stage at 64 px (2x2) and 32 px (1x1), its strided first convolution, and a
   // 4x4 map that keeps LibTorch's own backward.
   const Shape shapes[] = {{24, 2, 1, true}, {24, 1, 1, true}, {16, 4, 2, true}, {16, 2, 2, true}, {8, 4, 1, false}};
+  // ResNet-50 trains channels_last on a CPU: both layouts.
+  for (const auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast})
   for (const auto& s : shapes) {
-    CAPTURE(s.channels, s.side, s.stride);
-    const auto x = torch::randn({5, s.channels, s.side, s.side}).requires_grad_();
-    const auto w = (torch::randn({2 * s.channels, s.channels, 3, 3}) * 0.1).requires_grad_();
+    CAPTURE(s.channels, s.side, s.stride, format);
+    const auto x = torch::randn({5, s.channels, s.side, s.side}).contiguous(format).requires_grad_();
+    const auto w = (torch::randn({2 * s.channels, s.channels, 3, 3}) * 0.1).contiguous(format).requires_grad_();
     const auto x_ref = x.detach().clone().requires_grad_();
     const auto w_ref = w.detach().clone().requires_grad_();
     const auto y = bb::conv2d(x, w, s.stride, 1);
