@@ -20,8 +20,12 @@ endif()
 # Multi-process training (include/radiossl/dist/): LibTorch's c10d::ProcessGroupGloo is compiled
 # into libtorch_cpu, but its header needs the gloo headers (Debian: libgloo-dev; some LibTorch
 # builds ship them under their own include/) and USE_C10D_GLOO. Without them radiossl still
-# builds, and only a multi-process launch fails (with a message saying so).
-if(NOT TARGET radiossl::gloo)
+# builds, and only a multi-process launch fails (with a message saying so). -DRADIOSSL_NO_GLOO=ON
+# skips the search (a LibTorch whose c10d headers do not match its gloo ones).
+if(NOT TARGET radiossl::gloo AND RADIOSSL_NO_GLOO)
+  add_library(radiossl::gloo INTERFACE IMPORTED GLOBAL)
+  message(STATUS "radiossl: RADIOSSL_NO_GLOO: multi-process training disabled")
+elseif(NOT TARGET radiossl::gloo)
   find_path(RADIOSSL_GLOO_INCLUDE_DIR gloo/context.h HINTS ${TORCH_INSTALL_PREFIX}/include)
   find_library(RADIOSSL_GLOO_LIBRARY gloo HINTS ${TORCH_INSTALL_PREFIX}/lib)
   find_path(RADIOSSL_C10D_INCLUDE_DIR torch/csrc/distributed/c10d/ProcessGroupGloo.hpp HINTS ${TORCH_INCLUDE_DIRS})

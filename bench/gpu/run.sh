@@ -8,7 +8,9 @@
 #
 #   bench/gpu/run.sh                      on a CUDA machine, no network needed: builds radiossl_bench
 #                                         (Release) against the CUDA LibTorch inside $PYTHON's torch
-#                                         (torch.utils.cmake_prefix_path), then measures (about 5-7 min)
+#                                         (torch.utils.cmake_prefix_path), then measures (about 6 min on a
+#                                         16-core H200 machine: build 1.5, measurements 4.5)
+#   bench/gpu/run.sh --build-only         the GPU run's build alone
 #   BUILD_DIR=build bench/gpu/run.sh --cpu-check
 #                                         every path but the CUDA-only ones, on CPU, in under a minute:
 #                                         tiny sizes, float32, few steps, the radiossl_bench already built
@@ -23,16 +25,21 @@
 #   RADIOSSL_DEPS_PREFIX  install prefixes (':' or ';' separated) with what the machine lacks: range-v3,
 #                         Boost headers, nlohmann_json, CFITSIO, WCSLIB, libpng, Google Benchmark; added
 #                         to CMAKE_PREFIX_PATH, PKG_CONFIG_PATH and LD_LIBRARY_PATH
-#   RADIOSSL_DEBS         a folder of Debian .deb files carried to an offline machine (from a networked
-#                         twin: apt-get download librange-v3-dev libboost-dev nlohmann-json3-dev
-#                         libcfitsio-dev libcfitsio10 wcslib-dev libwcs7 libpng-dev libbenchmark-dev
-#                         libbenchmark1debian ...), unpacked with dpkg-deb -x into BUILD_DIR/deps and used
-#                         like RADIOSSL_DEPS_PREFIX (their .pc files relocated there)
+#   RADIOSSL_DEBS         a folder of Debian .deb files carried to an offline machine (bench/gpu/fetch-debs.sh
+#                         downloads them on a networked Debian 12 machine), unpacked with dpkg-deb -x into
+#                         BUILD_DIR/deps and used
+#                         like RADIOSSL_DEPS_PREFIX (their .pc files relocated there). Runtime libraries
+#                         the machine already has (by soname, from ldconfig) are dropped so that its own
+#                         are used; the list, with the rest of what was unpacked, goes to the log
+#   BUILD                 0: measure with the radiossl_bench already in BUILD_DIR (carried from an earlier
+#                         run on the same kind of machine) and only unpack RADIOSSL_DEBS [1]
+#   KINDS                 which measurements [step e2e]
+#   RADIOSSL_CMAKE_ARGS   more arguments for the configure step (e.g. -DRADIOSSL_NO_GLOO=ON)
 #   RADIOSSL_TORCH_SHIM   1: link the wheel's LibTorch through bench/gpu/torch-shim (automatic when nvcc,
 #                         which the wheel's own TorchConfig.cmake looks for, is missing)
 #   METHODS               [simclr byol dino wmse swav all4one | simclr byol]
 #   ARCHS                 [resnet18 resnet50 | resnet18]
-#   BATCH [128 | 4]  PX [224 | 32]  MIN_TIME seconds per measurement [2 | 0.01]  THREADS [8 | 1]
+#   BATCH [128 | 4]  PX [224 | 32]  MIN_TIME seconds per measurement [1 | 0.01]  THREADS [8 | 1]
 #   WORKERS loader threads / DataLoader processes [nproc-2 | 1]  FILES FITS cut-outs [512 | 8]
 #   JOBS                  build parallelism [nproc]
 # The C++ side needs a LibTorch with the C++11 string ABI (pip torch >= 2.7, conda, NGC containers):
@@ -40,11 +47,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mode=gpu
+build_only=0
 case "${1:-}" in
   --cpu-check) mode=cpu ;;
+  --build-only) build_only=1 ;;
   "") ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  *) echo "run.sh: unknown argument '$1' (expected --cpu-check or nothing)" >&2; exit 2 ;;
+  *) echo "run.sh: unknown argument '$1' (expected --cpu-check, --build-only or nothing)" >&2; exit 2 ;;
 esac
 log() { echo "[$(date +%T)] $*" >&2; }
 t_start=$(date +%s)
@@ -63,7 +72,7 @@ else
   methods=${METHODS:-simclr byol dino wmse swav all4one}
   archs=${ARCHS:-resnet18 resnet50}
   ncpu=$(nproc)
-  batch=${BATCH:-128} px=${PX:-224} min_time=${MIN_TIME:-2} threads=${THREADS:-8}
+  batch=${BATCH:-128} px=${PX:-224} min_time=${MIN_TIME:-1} threads=${THREADS:-8}
   workers=${WORKERS:-$((ncpu > 3 ? ncpu - 2 : 1))} files=${FILES:-512} side=256
   device=cuda amp="--amp --cudnn-benchmark" mm_args="--device cuda --dtype bf16 --n 8192 --seconds 2" peer_iters=3
 fi
@@ -84,38 +93,78 @@ print(torch.utils.cmake_prefix_path, os.path.dirname(torch.__file__), int(torch.
     exit 1
   fi
   mkdir -p "$build"
+  build=$(cd "$build" && pwd)   # absolute: CMake refuses relative include paths of the unpacked .deb files
+  bench=$build/bench/radiossl_bench
   prefixes=$(echo "${RADIOSSL_DEPS_PREFIX:-}" | tr ':' ';')
   if [ -n "${RADIOSSL_DEBS:-}" ]; then
     deps=$build/deps
     log "unpacking $(ls "$RADIOSSL_DEBS"/*.deb | wc -l) .deb files from $RADIOSSL_DEBS into $deps"
+    rm -rf "$deps"
     for d in "$RADIOSSL_DEBS"/*.deb; do dpkg-deb -x "$d" "$deps"; done
+    multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+    lib=$deps/usr/lib/$multiarch
+    mkdir -p "$lib"
+    # Packages that still ship under /lib (zlib, bzip2): one library folder, as on a merged-/usr system.
+    if [ -d "$deps/lib/$multiarch" ]; then cp -a "$deps/lib/$multiarch/." "$lib/"; rm -rf "$deps/lib"; fi
+    # Absolute symlinks (libz.so -> /lib/...) would point at the machine's files: point them inside.
+    find "$deps" -type l -lname '/*' | while read -r l; do
+      t=$(readlink "$l"); t=${t#/lib/}; t=${t#/usr/lib/}; ln -sfn "$deps/usr/lib/$t" "$l"; done
+    # At run time a library the machine has (same soname) is the machine's: only the missing ones go
+    # on LD_LIBRARY_PATH (through $deps/runtime), so carried copies of libz, libssl and the like never
+    # shadow newer system builds for the Python side. Linking still sees the whole unpacked tree.
+    have=$(ldconfig -p 2>/dev/null | awk '/x86-64/ {print $1}' | sort -u)
+    mkdir -p "$deps/runtime"
+    kept="" own=""
+    for f in "$lib"/lib*.so.*; do
+      n=$(basename "$f")
+      [[ $n =~ \.so\.[0-9]+$ || $n =~ \.so\.[0-9]*[a-z]+$ ]] || continue   # sonames only (libbenchmark.so.1debian)
+      if grep -qxF "$n" <<< "$have"; then own="$own $n"; else ln -sfn "$f" "$deps/runtime/$n"; kept="$kept $n"; fi
+    done
+    log "libraries from the .deb files:${kept:- none}"
+    log "the machine's own:${own:- none}"
+    runtime_ld=$deps/runtime
     # Debian's .pc files say prefix=/usr: point them at the unpacked tree.
     find "$deps" -name '*.pc' -exec sed -i "s|=/usr|=$deps/usr|g; s| /usr/| $deps/usr/|g" {} +
+    command -v pkg-config >/dev/null || export PATH="$deps/usr/bin:$PATH"
     prefixes="$deps/usr${prefixes:+;$prefixes}"
   fi
-  pc_path="" ld_path=""
+  pc_path="" ld_path="${runtime_ld:-}"
   IFS=';' read -ra plist <<< "$prefixes"
   for p in "${plist[@]}"; do
     [ -n "$p" ] || continue
     for sub in lib/x86_64-linux-gnu/pkgconfig lib/aarch64-linux-gnu/pkgconfig lib/pkgconfig lib64/pkgconfig share/pkgconfig; do
       [ -d "$p/$sub" ] && pc_path="$pc_path:$p/$sub"
     done
+    [ "$p" = "${deps:-}/usr" ] && continue   # its runtime libraries are in runtime_ld
     for sub in lib/x86_64-linux-gnu lib/aarch64-linux-gnu lib lib64; do [ -d "$p/$sub" ] && ld_path="$ld_path:$p/$sub"; done
   done
   export PKG_CONFIG_PATH="${pc_path#:}${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   export LD_LIBRARY_PATH="${ld_path#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # The system's g++ by default: the PATH's g++ on a CUDA image can be a wrapper around another
+  # toolchain that links libstdc++ statically. A program holding its own libstdc++ next to the one
+  # LibTorch loads crashed (SIGSEGV) at its first training step on the H200 image; /usr/bin/g++ of
+  # the same version worked.
+  if [ -z "${CXX:-}" ] && [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++; fi
   torch_args=(-DCMAKE_PREFIX_PATH="$torch_cmake${prefixes:+;$prefixes}")
   if [ "${RADIOSSL_TORCH_SHIM:-}" = 1 ] || ! command -v nvcc >/dev/null; then
     log "linking torch $torch_version through bench/gpu/torch-shim (no nvcc, or RADIOSSL_TORCH_SHIM=1)"
     export RADIOSSL_TORCH_ROOT=$torch_root RADIOSSL_TORCH_CXX11_ABI=$torch_abi
     torch_args+=(-DTorch_DIR="$root/bench/gpu/torch-shim")
   fi
-  log "building radiossl_bench against torch $torch_version ($torch_root) in $build"
-  cmake -S "$root" -B "$build" -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" \
-        -DCMAKE_BUILD_TYPE=Release -DRADIOSSL_BUILD_TESTS=OFF -DRADIOSSL_BUILD_EXAMPLES=OFF \
-        -DRADIOSSL_BUILD_BENCH=ON -DRADIOSSL_INSTALL=OFF -DRADIOSSL_WERROR=OFF "${torch_args[@]}" >&2
-  cmake --build "$build" -j "${JOBS:-$(nproc)}" --target radiossl_bench >&2
-  log "built in $(( $(date +%s) - t_start )) s"
+  if [ "${BUILD:-1}" != 0 ]; then
+    log "building radiossl_bench against torch $torch_version ($torch_root) with $(${CXX:-c++} --version | head -1) in $build"
+    # CMAKE_POLICY_VERSION_MINIMUM: CMake 4 (pip's) refuses dependency configs written for CMake < 3.5.
+    cmake -S "$root" -B "$build" -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" \
+          -DCMAKE_BUILD_TYPE=Release -DRADIOSSL_BUILD_TESTS=OFF -DRADIOSSL_BUILD_EXAMPLES=OFF \
+          -DRADIOSSL_BUILD_BENCH=ON -DRADIOSSL_INSTALL=OFF -DRADIOSSL_WERROR=OFF \
+          -DCMAKE_POLICY_VERSION_MINIMUM=3.5 "${torch_args[@]}" ${RADIOSSL_CMAKE_ARGS:-} >&2
+    cmake --build "$build" -j "${JOBS:-$(nproc)}" --target radiossl_bench >&2
+    log "built in $(( $(date +%s) - t_start )) s"
+    if command -v readelf >/dev/null && ! readelf -d "$bench" | grep -q 'libstdc++'; then
+      log "warning: $bench links libstdc++ statically ($CXX): expect crashes next to LibTorch's; set CXX to the system g++"
+    fi
+  fi
+  [ "$build_only" = 1 ] && exit 0
 fi
 [ -x "$bench" ] || { echo "run.sh: no radiossl_bench at $bench (build it: cmake --build $build --target radiossl_bench)" >&2; exit 1; }
 
@@ -146,7 +195,7 @@ peer=("$root/bench/step_peer.py" --method "$method_list" --size "$px" --batch "$
       --wmse-whitening-size "$batch" --wmse-eps 1e-3)
 for arch in $archs; do
   [ -n "${cpp_arch[$arch]:-}" ] || { echo "run.sh: unknown backbone '$arch'" >&2; exit 2; }
-  for kind in step e2e; do
+  for kind in ${KINDS:-step e2e}; do
     log "$arch $kind: radiossl ($methods)"
     # In a subshell: an abort is reported in the table, not the end of the script.
     ("$bench" --benchmark_filter="^${kind}_bench<backbone::${cpp_arch[$arch]}, method::($alt)>/$px/" \
@@ -175,7 +224,11 @@ def last_error(path):
     msg = [l for l in lines if "step_bench:" in l or "step_peer:" in l or "Error" in l or "what():" in l]
     return (msg or lines or ["no output"])[-1].replace("what():", "").replace("|", "/").strip()[:90]
 
+import os
+
 def cpp(arch, kind):
+    if not os.path.exists(f"{d}/cpp_{arch}_{kind}.json"):  # not asked for (KINDS)
+        return {m: (None, None) for m in methods}
     res = {}
     try:
         for b in json.load(open(f"{d}/cpp_{arch}_{kind}.json"))["benchmarks"]:
@@ -189,6 +242,8 @@ def cpp(arch, kind):
     return {m: res.get(m, (None, err)) for m in methods}
 
 def peer(arch, kind):
+    if not os.path.exists(f"{d}/py_{arch}_{kind}.json"):
+        return {m: (None, None, None) for m in methods}
     res = {}
     try:
         for line in open(f"{d}/py_{arch}_{kind}.json"):
@@ -207,7 +262,7 @@ def peer(arch, kind):
 mm = json.load(open(f"{d}/matmul.json"))
 rate = mm["flops_per_s"]
 rate_text = f"{rate / 1e12:.1f} TFLOP/s" if rate >= 1e12 else f"{rate / 1e9:.1f} GFLOP/s"
-fmt = lambda v, e: f"{v:.1f}" if v is not None else f"fails: {e}"
+fmt = lambda v, e: f"{v:.1f}" if v is not None else (f"fails: {e}" if e else "-")
 ratio = lambda a, b: f"{a / b:.2f}" if a and b else "-"
 frac = lambda v, f: f"{100 * v * f / rate:.1f}%" if v and f else "-"
 dtype = "bf16" if mode == "gpu" else "fp32 (--cpu-check)"
