@@ -42,6 +42,8 @@
 #   BATCH [128 | 4]  PX [224 | 32]  MIN_TIME seconds per measurement [1 | 0.01]  THREADS [8 | 1]
 #   WORKERS loader threads / DataLoader processes [nproc-2 | 1]  FILES FITS cut-outs [512 | 8]
 #   JOBS                  build parallelism [nproc]
+#   TARGETS               all: build the tests and examples too (a check that they compile against this
+#                         LibTorch; the build stops the script on the first failing target, after -k 0) [bench]
 # The C++ side needs a LibTorch with the C++11 string ABI (pip torch >= 2.7, conda, NGC containers):
 # Debian's Google Benchmark is built with it; the script stops with a message otherwise.
 set -euo pipefail
@@ -151,14 +153,21 @@ print(torch.utils.cmake_prefix_path, os.path.dirname(torch.__file__), int(torch.
     export RADIOSSL_TORCH_ROOT=$torch_root RADIOSSL_TORCH_CXX11_ABI=$torch_abi
     torch_args+=(-DTorch_DIR="$root/bench/gpu/torch-shim")
   fi
+  everything=OFF
+  [ "${TARGETS:-bench}" = all ] && everything=ON
   if [ "${BUILD:-1}" != 0 ]; then
     log "building radiossl_bench against torch $torch_version ($torch_root) with $(${CXX:-c++} --version | head -1) in $build"
     # CMAKE_POLICY_VERSION_MINIMUM: CMake 4 (pip's) refuses dependency configs written for CMake < 3.5.
     cmake -S "$root" -B "$build" -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" \
-          -DCMAKE_BUILD_TYPE=Release -DRADIOSSL_BUILD_TESTS=OFF -DRADIOSSL_BUILD_EXAMPLES=OFF \
+          -DCMAKE_BUILD_TYPE=Release -DRADIOSSL_BUILD_TESTS=$everything -DRADIOSSL_BUILD_EXAMPLES=$everything \
           -DRADIOSSL_BUILD_BENCH=ON -DRADIOSSL_INSTALL=OFF -DRADIOSSL_WERROR=OFF \
           -DCMAKE_POLICY_VERSION_MINIMUM=3.5 "${torch_args[@]}" ${RADIOSSL_CMAKE_ARGS:-} >&2
-    cmake --build "$build" -j "${JOBS:-$(nproc)}" --target radiossl_bench >&2
+    if [ "$everything" = ON ]; then
+      keep_going=(-k); [ -f "$build/build.ninja" ] && keep_going=(-k 0)   # every error of every target
+      cmake --build "$build" -j "${JOBS:-$(nproc)}" -- "${keep_going[@]}" >&2
+    else
+      cmake --build "$build" -j "${JOBS:-$(nproc)}" --target radiossl_bench >&2
+    fi
     log "built in $(( $(date +%s) - t_start )) s"
     if command -v readelf >/dev/null && ! readelf -d "$bench" | grep -q 'libstdc++'; then
       log "warning: $bench links libstdc++ statically ($CXX): expect crashes next to LibTorch's; set CXX to the system g++"
