@@ -1,8 +1,10 @@
 // ResNet backbones: shapes, parameter counts and names, clone(), and torchvision weights giving
 // torchvision's features (cross-checked with /usr/bin/python3 when it has torchvision).
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
@@ -12,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "radiossl/backbone/max_pool.hpp"
 #include "radiossl/backbone/resnet.hpp"
 #include "radiossl/concepts/backbone.hpp"
 #include "radiossl/error.hpp"
@@ -184,6 +187,54 @@ TEST_CASE("backbone::conv2d: LibTorch's convolution, with the batched weight gra
         std::string::npos);
   torch::NoGradGuard no_grad;
   CHECK_FALSE(bb::conv2d(torch::randn({2, 8, 2, 2}), w.to(torch::kFloat), 1, 1).requires_grad());
+}
+
+TEST_CASE("backbone::max_pool2d: LibTorch's values, indices and gradient, on CPU NCHW maps", "[backbone]") {
+  struct Shape {
+    std::int64_t h, w, k, s, p;
+  };
+  // The ResNet stem (3, 2, 1) on even, odd and tiny maps (a 1-pixel row keeps only padded
+  // windows), plus other windows. Rows of 33 pixels and more take the AVX2 blocks of 8 outputs
+  // (on CPUs that have it), with a tail block that overlaps the one before.
+  const Shape shapes[] = {{16, 16, 3, 2, 1}, {9, 7, 3, 2, 1}, {1, 5, 3, 2, 1}, {2, 2, 3, 2, 1},
+                          {8, 11, 2, 2, 0}, {10, 10, 5, 3, 2}, {6, 6, 3, 1, 1}, {5, 112, 3, 2, 1},
+                          {6, 40, 3, 2, 1}, {3, 53, 3, 2, 1}, {4, 33, 3, 2, 0}, {3, 70, 5, 2, 2}};
+  for (const auto& sh : shapes) {
+    for (int data = 0; data < 3; ++data) {
+      CAPTURE(sh.h, sh.w, sh.k, sh.s, sh.p, data);
+      // Random values; small integers (ties everywhere: the first maximum of the window must win);
+      // NaN and -inf sprinkled in (a NaN wins; an all -inf window points at its first pixel).
+      torch::Tensor x = data == 1 ? torch::randint(0, 3, {3, 4, sh.h, sh.w}).to(torch::kFloat)
+                                  : torch::randn({3, 4, sh.h, sh.w});
+      if (data == 2) {
+        x.view(-1).index_put_({torch::randint(0, x.numel(), {x.numel() / 7 + 1})}, std::nanf(""));
+        x.view(-1).index_put_({torch::randint(0, x.numel(), {x.numel() / 5 + 1})},
+                              -std::numeric_limits<float>::infinity());
+      }
+      x.requires_grad_();
+      const auto x_ref = x.detach().clone().requires_grad_();
+      const auto y = bb::max_pool2d(x, sh.k, sh.s, sh.p);
+      const auto [y_ref, idx_ref] = torch::max_pool2d_with_indices(x_ref, {sh.k}, {sh.s}, {sh.p});
+      REQUIRE(y.sizes() == y_ref.sizes());
+      CHECK(y.grad_fn()->name().find("MaxPoolFunction") != std::string::npos);
+      CHECK(torch::equal(torch::isnan(y), torch::isnan(y_ref)));
+      CHECK(torch::equal(torch::nan_to_num(y.detach(), 0.0), torch::nan_to_num(y_ref.detach(), 0.0)));
+      const auto dy = torch::randn_like(y);
+      y.backward(dy);
+      y_ref.backward(dy);
+      // Equal gradients mean equal indices: each output's gradient lands on its argmax.
+      CHECK(torch::equal(x.grad(), x_ref.grad()));
+    }
+  }
+  // Channels_last, float64 and no-grad inputs: LibTorch's own pooling, or the kernel without a graph.
+  const auto cl = torch::randn({2, 3, 8, 8}).contiguous(torch::MemoryFormat::ChannelsLast).requires_grad_();
+  CHECK(bb::max_pool2d(cl, 3, 2, 1).grad_fn()->name().find("MaxPoolFunction") == std::string::npos);
+  CHECK(torch::equal(bb::max_pool2d(cl, 3, 2, 1), torch::max_pool2d(cl, {3}, {2}, {1})));
+  const auto d = torch::randn({2, 3, 8, 8}, torch::kDouble);
+  CHECK(torch::equal(bb::max_pool2d(d, 3, 2, 1), torch::max_pool2d(d, {3}, {2}, {1})));
+  torch::NoGradGuard no_grad;
+  const auto f = torch::randn({2, 3, 8, 8});
+  CHECK(torch::equal(bb::max_pool2d(f, 3, 2, 1), torch::max_pool2d(f, {3}, {2}, {1})));
 }
 
 /// Runs the Python side once per process: torchvision ResNet-18/50 state_dicts (seeded, with

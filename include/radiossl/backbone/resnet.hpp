@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "radiossl/backbone/blocks.hpp"
+#include "radiossl/backbone/max_pool.hpp"
 #include "radiossl/error.hpp"
 #include "radiossl/torch_fwd.hpp"
 
@@ -82,7 +83,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl<Block, L1, L2, L3, L4>
   torch::Tensor forward(torch::Tensor x) {
     x = bn1(conv1(x)).relu_();
     if (!options_.cifar_stem())
-      x = torch::max_pool2d(x, /*kernel_size=*/{3}, /*stride=*/{2}, /*padding=*/{1});
+      x = max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);  // backbone/max_pool.hpp
     x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
     return torch::flatten(torch::adaptive_avg_pool2d(x, {1, 1}), 1);
   }
