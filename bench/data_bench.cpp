@@ -6,6 +6,7 @@
 // 256x256 float32 written at setup (sources on noise, NaN borders), reused when present.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -169,13 +170,17 @@ void BM_data_random_resized_crop(benchmark::State& state) {
 }
 BENCHMARK(BM_data_random_resized_crop)->Unit(benchmark::kMicrosecond);
 
-// One loader worker feeding batches of 32 SimCLR pairs (what a ResNet-18 step consumes).
-void BM_data_loader_one_worker(benchmark::State& state) {
+// Loader workers feeding batches of SimCLR pairs at 224 px: one worker at batch 32 (what a
+// ResNet-18 step consumes on a CPU), and batch 128 (bench/gpu/run.sh's) with 1 and 2 workers and
+// as many batches in flight as workers, as e2e_bench runs it: images/s per worker should hold.
+void BM_data_loader(benchmark::State& state) {
   radiossl::data::LoaderOptions opt;
-  opt.batch_size = 32;
-  opt.num_workers = 1;
-  opt.prefetch = 2;
-  radiossl::data::Loader loader(radiossl::data::FileSource(bench_files()), radiossl::augment::RadioSymmetric{}, opt);
+  opt.batch_size = state.range(0);
+  opt.num_workers = static_cast<int>(state.range(1));
+  opt.prefetch = std::max<std::int64_t>(2, state.range(1));
+  std::vector<fs::path> files;  // the bench files 4 times: two batches of 128 per epoch
+  for (int r = 0; r < 4; ++r) files.insert(files.end(), bench_files().begin(), bench_files().end());
+  radiossl::data::Loader loader(radiossl::data::FileSource(files), radiossl::augment::RadioSymmetric{}, opt);
   std::int64_t epoch = 0, images = 0;
   loader.start_epoch(epoch);
   for (auto _ : state) {
@@ -184,11 +189,15 @@ void BM_data_loader_one_worker(benchmark::State& state) {
       loader.start_epoch(++epoch);
       batch = loader.next();
     }
+    if (!batch) {
+      state.SkipWithError("the loader gave no batch");
+      return;
+    }
     images += static_cast<std::int64_t>(batch->indices.size());
     benchmark::DoNotOptimize(batch->views[0].data_ptr());
   }
   state.SetItemsProcessed(images);
 }
-BENCHMARK(BM_data_loader_one_worker)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_data_loader)->Args({32, 1})->Args({128, 1})->Args({128, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

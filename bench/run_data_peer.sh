@@ -33,7 +33,7 @@ for i in $(seq 0 "$pairs"); do   # pair 0 is a warm-up, not counted
   MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=536870912 \
     $pin $py "$root/bench/data_peer.py" "$RADIOSSL_BENCH_DATA_DIR" --seconds "$secs" --ftz > "$out/pytuned_$i.json"
 done
-"$build/bench/radiossl_bench" --benchmark_filter='BM_data_loader_one_worker' --benchmark_min_time="$secs" \
+"$build/bench/radiossl_bench" --benchmark_filter='BM_data_loader/32/1/' --benchmark_min_time="$secs" \
     --benchmark_format=json > "$out/loader.json"
 
 $py - "$out" "$pairs" <<'PY'

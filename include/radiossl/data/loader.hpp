@@ -13,6 +13,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -31,6 +32,7 @@
 #include "radiossl/augment/pipeline.hpp"
 #include "radiossl/concepts/augment.hpp"
 #include "radiossl/concepts/method.hpp"
+#include "radiossl/data/buffer_pool.hpp"
 #include "radiossl/data/preprocess.hpp"
 #include "radiossl/data/random.hpp"
 #include "radiossl/error.hpp"
@@ -410,7 +412,7 @@ class Loader {
         throw Error("Loader: view " + std::to_string(k) + " has " + std::to_string(c) + " channels, the loader outputs " +
                     std::to_string(opt_.channels));
       const std::int64_t oc = opt_.channels;
-      torch::Tensor t = torch::empty({n, oc, h, w}, torch::kFloat32);
+      torch::Tensor t = pool_->empty({n, oc, h, w});
       float* dst = t.data_ptr<float>();
       const std::int64_t plane = h * w;
       for (std::int64_t s = 0; s < n; ++s) {
@@ -438,6 +440,10 @@ class Loader {
   A augment_;
   LoaderOptions opt_;
 
+  /// The batches' memory, reused once the consumer drops a batch: at most prefetch + 2 batches of
+  /// each view size are kept free (those in flight, the one in use and the one before).
+  std::shared_ptr<BufferPool> pool_ =
+      BufferPool::create(static_cast<std::size_t>((opt_.prefetch + 2) * (A::num_large_crops + A::num_small_crops)));
   mutable std::mutex mutex_;
   std::mutex report_mutex_;
   std::condition_variable work_cv_;
