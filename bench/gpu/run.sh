@@ -219,7 +219,7 @@ for arch in $archs; do
 done
 
 "$py" - "$out" "$methods" "$archs" "$px" "$batch" "$workers" "$mode" "$(( $(date +%s) - t_measure ))" <<'PY'
-import json, re, sys
+import json, os, re, sys
 d, methods, archs, px, batch, workers, mode, secs = sys.argv[1:]
 methods, archs = methods.split(), archs.split()
 cpp_name = {"simclr": "SimCLR", "byol": "BYOL", "dino": "DINO", "wmse": "WMSE", "swav": "SwAV", "all4one": "All4One"}
@@ -232,8 +232,6 @@ def last_error(path):
         lines = []
     msg = [l for l in lines if "step_bench:" in l or "step_peer:" in l or "Error" in l or "what():" in l]
     return (msg or lines or ["no output"])[-1].replace("what():", "").replace("|", "/").strip()[:90]
-
-import os
 
 def cpp(arch, kind):
     if not os.path.exists(f"{d}/cpp_{arch}_{kind}.json"):  # not asked for (KINDS)

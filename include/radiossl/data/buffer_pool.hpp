@@ -51,7 +51,6 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
       if (it != free_.end() && !it->second.empty()) {
         p = it->second.back();
         it->second.pop_back();
-        ++reused_;
       }
     }
     if (p == nullptr) p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
@@ -59,12 +58,6 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
     std::shared_ptr<BufferPool> self = shared_from_this();
     return torch::from_blob(p, sizes, [self, bytes](void* q) { self->give_back(q, bytes); },
                             torch::TensorOptions().dtype(torch::kFloat32));
-  }
-
-  /// How many tensors were served from a free buffer so far.
-  [[nodiscard]] std::int64_t reused() const {
-    const std::scoped_lock lock(mutex_);
-    return reused_;
   }
 
  private:
@@ -83,9 +76,8 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   }
 
   std::size_t keep_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::map<std::size_t, std::vector<void*>> free_;
-  std::int64_t reused_ = 0;
 };
 
 }  // namespace radiossl::data

@@ -15,6 +15,9 @@ namespace radiossl::detail {
 /// (method::dense's layout) makes a GEMV per image: for M 512, K 128, N 4608 (a weight gradient
 /// in ResNet-18's last stage at 64 px) it took 8.3 ms this way against 29-52 ms that way and
 /// 8.2 ms through OpenBLAS's sgemm (`/usr/bin/python3`, the same oneDNN kernels, 2 threads).
+/// LibTorch 1.13 gives a one-image convolution to oneDNN only when the image has more than 20480
+/// values (M x K here); below that it takes a BLAS path, which is still correct, and fast unless
+/// the system BLAS is netlib's.
 inline torch::Tensor matmul_nt(const torch::Tensor& a, const torch::Tensor& b) {
   if (a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(1))
     throw Error("detail::matmul_nt: expected a [M, K] and b [N, K]");
