@@ -75,7 +75,7 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     const torch::Tensor& weight = saved[1];
     const torch::Tensor& mean = saved[2];
     const torch::Tensor& invstd = saved[3];
-    const double n = ctx->saved_data["n"].toDouble();
+    const double n = ctx->saved_data["n"].to<double>();  // the element count saved by forward
     const auto [dims, shape] = bn_dims(input);
     const std::int64_t c = input.size(1);
     const torch::Tensor g = grads[0];
