@@ -95,8 +95,10 @@ void step_bench(benchmark::State& state) try {
   const std::int64_t px = state.range(0), batch = std::stoll(env_or("RADIOSSL_BENCH_BATCH", "32"));
   auto trainer = make_trainer<B, M>(batch, px);
   // On a GPU the views stay there (train_step's copy is then a no-op): the step alone is timed.
+  // The views have the planes the Trainer's loader sends: one, which ResNet reads as three.
   const auto dev = trainer.device();
-  const Views views{torch::rand({batch, 3, px, px}).to(dev), torch::rand({batch, 3, px, px}).to(dev)};
+  const std::int64_t planes = trainer.loader_options().channels;
+  const Views views{torch::rand({batch, planes, px, px}).to(dev), torch::rand({batch, planes, px, px}).to(dev)};
   trainer.train_step(views);  // warm-up: allocations, lazily built teachers, cuDNN's choices
   trainer.train_step(views);
   for (auto _ : state) trainer.train_step(views);  // train_step reads the loss: synchronised
@@ -117,8 +119,7 @@ void e2e_bench(benchmark::State& state) try {
   }
   const std::int64_t px = state.range(0), batch = std::stoll(env_or("RADIOSSL_BENCH_BATCH", "32"));
   auto trainer = make_trainer<B, M>(batch, px);
-  data::LoaderOptions lo;
-  lo.batch_size = batch;
+  data::LoaderOptions lo = trainer.loader_options();  // as Trainer::fit sets it up
   lo.num_workers = std::stoi(env_or("RADIOSSL_BENCH_WORKERS", "2"));
   lo.prefetch = std::max<std::int64_t>(2, lo.num_workers);
   data::Loader<data::FileSource, augment::RadioSymmetric> loader(data::FileSource(io::list_image_files(dir)),

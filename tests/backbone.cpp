@@ -16,6 +16,7 @@
 
 #include "radiossl/backbone/max_pool.hpp"
 #include "radiossl/backbone/resnet.hpp"
+#include "radiossl/backbone/stem_conv.hpp"
 #include "radiossl/concepts/backbone.hpp"
 #include "radiossl/error.hpp"
 #include "radiossl/torch_fwd.hpp"
@@ -235,6 +236,42 @@ TEST_CASE("backbone::max_pool2d: LibTorch's values, indices and gradient, on CPU
   torch::NoGradGuard no_grad;
   const auto f = torch::randn({2, 3, 8, 8});
   CHECK(torch::equal(bb::max_pool2d(f, 3, 2, 1), torch::max_pool2d(f, {3}, {2}, {1})));
+}
+
+TEST_CASE("backbone::stem_conv2d: one replicated plane gives the three-plane convolution and gradient",
+          "[backbone]") {
+  struct Shape {
+    std::int64_t n, h, w, oc, k, s, p;
+  };
+  // The ResNet stem at 224 and 32 px, odd and non-square maps, the CIFAR stem.
+  const Shape shapes[] = {{2, 224, 224, 64, 7, 2, 3}, {4, 32, 32, 64, 7, 2, 3}, {2, 37, 61, 8, 7, 2, 3},
+                          {2, 16, 16, 8, 3, 1, 2}};
+  for (const auto& sh : shapes)
+    for (const std::int64_t channels : {3, 1}) {
+      CAPTURE(sh.n, sh.h, sh.w, sh.oc, sh.k, sh.p, channels);
+      const auto plane = torch::rand({sh.n, 1, sh.h, sh.w});
+      const auto w = (torch::randn({sh.oc, channels, sh.k, sh.k}) * 0.1).requires_grad_();
+      const auto w_ref = w.detach().clone().requires_grad_();
+      const auto y = bb::stem_conv2d(plane, w, sh.s, sh.p);
+      const auto y_ref = torch::conv2d(plane.expand({sh.n, channels, sh.h, sh.w}), w_ref, {}, sh.s, sh.p);
+      CHECK(y.is_contiguous());
+      CHECK(closeness(y, y_ref, 1e-5, 1e-5) == "ok");
+      const auto dy = torch::randn_like(y_ref);
+      y.backward(dy);
+      y_ref.backward(dy);
+      // Every input channel of the weight gets the three-plane convolution's gradient.
+      CHECK(closeness(w.grad(), w_ref.grad(), 1e-4, 1e-3) == "ok");
+    }
+  // As many planes as the weight takes: LibTorch's convolution itself.
+  const auto x3 = torch::rand({2, 3, 20, 20});
+  const auto w3 = torch::randn({8, 3, 7, 7});
+  CHECK(torch::equal(bb::stem_conv2d(x3, w3, 2, 3), torch::conv2d(x3, w3, {}, 2, 3)));
+  CHECK_THROWS_WITH(bb::stem_conv2d(torch::rand({2, 2, 20, 20}), w3, 2, 3),
+                    Catch::Contains("the input has 2 channels; the first convolution takes 3 (or 1, replicated)"));
+  // A channels_last weight (ResNet-50's layout on a CPU) gives a channels_last output.
+  const auto y_cl = bb::stem_conv2d(torch::rand({2, 1, 20, 20}), w3.contiguous(torch::MemoryFormat::ChannelsLast), 2, 3);
+  CHECK(y_cl.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  CHECK_FALSE(y_cl.is_contiguous());
 }
 
 /// Runs the Python side once per process: torchvision ResNet-18/50 state_dicts (seeded, with

@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "radiossl/backbone/resnet.hpp"
@@ -161,6 +162,13 @@ TEST_CASE("Trainer: on a CPU the layout follows the backbone unless set", "[trai
       }
     REQUIRE(conv.defined());
     CHECK(!conv.is_contiguous() == trainer.channels_last());
+    // ResNet reads one plane as the replicated radio channel, so its loader sends one plane;
+    // a backbone that does not say so gets the replicated planes.
+    const std::int64_t planes = std::is_same_v<B, TinyBackbone> ? 3 : 1;
+    CHECK(trainer.loader_options().channels == planes);
+    data::LoaderOptions mixed;
+    mixed.preprocess.channel_mode = data::ChannelMode::mixed;
+    CHECK(trainer.loader_options(mixed).channels == 3);
     return trainer.channels_last();
   };
   const auto narrow = bb::ResNetOptions().width(4);

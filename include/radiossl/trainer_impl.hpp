@@ -306,16 +306,26 @@ class TrainerImpl {
   }
 
   /// Trains on a `data::Source` (e.g. `data::FileSource` of FITS cut-outs) through a threaded
-  /// `data::Loader` with this Trainer's augmentation; the batch size and seed come from the
-  /// Trainer's options, the rest (workers, prefetch, channels) from `loader_options`.
+  /// `data::Loader` with this Trainer's augmentation, set up by loader_options(`loader_options`).
   template <data::Source S>
   void fit(S source, data::LoaderOptions loader_options = {}) {
-    loader_options.batch_size = options_.batch_size();
-    loader_options.seed = options_.seed();
-    loader_options.world_size = world_;
-    loader_options.rank = rank_;
-    data::Loader<S, A> loader(std::move(source), augment_, std::move(loader_options));
+    data::Loader<S, A> loader(std::move(source), augment_, this->loader_options(std::move(loader_options)));
     fit(loader);
+  }
+
+  /// `base` with the batch size, seed and rank of this Trainer. When the backbone reads one plane
+  /// as the radio channel replicated (`B::Impl::replicates_one_plane`, ResNet) and the views are
+  /// one replicated plane, the loader sends that plane alone: the same features, a third of the
+  /// stem's work and of the copies (backbone/stem_conv.hpp).
+  [[nodiscard]] data::LoaderOptions loader_options(data::LoaderOptions base = {}) const {
+    base.batch_size = options_.batch_size();
+    base.seed = options_.seed();
+    base.world_size = world_;
+    base.rank = rank_;
+    if constexpr (requires { requires B::Impl::replicates_one_plane; })
+      if (base.preprocess.channel_mode == data::ChannelMode::replicate && base.preprocess.channels == 1)
+        base.channels = 1;
+    return base;
   }
 
   /// One optimizer step on one batch of views; returns the lr it used. Public for benchmarks.

@@ -13,13 +13,15 @@
 
 #include "radiossl/backbone/blocks.hpp"
 #include "radiossl/backbone/max_pool.hpp"
+#include "radiossl/backbone/stem_conv.hpp"
 #include "radiossl/error.hpp"
 #include "radiossl/torch_fwd.hpp"
 
 namespace radiossl::backbone {
 
 /// Options of every ResNet. The defaults are torchvision's (and the paper's): three input
-/// channels (the data layer replicates the one radio channel), base width 64, the ImageNet stem.
+/// channels (the one radio channel replicated: the Trainer's loader sends the one plane, which the
+/// stem reads as three, see stem_conv2d), base width 64, the ImageNet stem.
 ///
 /// Example: `ResNet18 narrow(ResNetOptions().width(8));` (feature_dim() == 64), for tests.
 struct ResNetOptions {
@@ -55,6 +57,9 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl<Block, L1, L2, L3, L4>
   /// ResNet-50 SimCLR step at 224 px 1.12x faster but a ResNet-18 step 0.88x as fast, and left
   /// 64 px unchanged; the Trainer follows this unless TrainerOptions::channels_last is set.
   static constexpr bool channels_last_on_cpu = expansion > 1;
+  /// forward() reads a one-plane input as that plane replicated to in_channels: the Trainer's
+  /// loader then sends one plane per view.
+  static constexpr bool replicates_one_plane = true;
 
   explicit ResNetImpl(ResNetOptions options = {}) : options_(options) {
     if (options_.in_channels() < 1 || options_.width() < 1)
@@ -79,9 +84,11 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl<Block, L1, L2, L3, L4>
     initialize();
   }
 
-  /// [N, C, H, W] -> [N, feature_dim()]. Works with channels_last inputs and weights.
+  /// [N, C, H, W] -> [N, feature_dim()], C = in_channels, or 1: one plane standing for C
+  /// identical ones (backbone/stem_conv.hpp). Works with channels_last inputs and weights.
   torch::Tensor forward(torch::Tensor x) {
-    x = bn1(conv1(x)).relu_();
+    const bool cifar = options_.cifar_stem();
+    x = bn1(stem_conv2d(x, conv1->weight, /*stride=*/cifar ? 1 : 2, /*pad=*/cifar ? 2 : 3)).relu_();
     if (!options_.cifar_stem())
       x = max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);  // backbone/max_pool.hpp
     x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
