@@ -17,7 +17,7 @@ using namespace radiossl;
 
 namespace {
 const char* usage =
-    "usage: bench_grid [--preset smoke|quick|paper] [--out DIR] [--config FILE.json] [--full]\n"
+    "usage: bench_grid [--preset smoke|quick|science|paper] [--out DIR] [--config FILE.json] [--full]\n"
     "                  [--methods simclr,byol,dino,wmse,swav,all4one] [--backbones resnet18,resnet50]\n"
     "                  [--seeds 0,1,2] [--threads N] [--workers N] [--data DIR] [--knn]\n"
     "                  [--imagenet-resnet18 FILE.pth] [--imagenet-resnet50 FILE.pth]\n"

@@ -74,6 +74,17 @@ TEST_CASE("grid presets and config files", "[grid]") {
   const auto quick = grid::GridConfig::preset_named("quick");
   CHECK_THAT(quick.note, Catch::Contains("one seed"));
   CHECK_THROWS_WITH(grid::GridConfig::preset_named("huge"), Catch::Contains("unknown preset"));
+  const auto science = grid::GridConfig::preset_named("science");
+  CHECK(science.preset == "science");
+  CHECK(science.smgps_maps == 40);
+  CHECK(science.emu_maps == 0);
+  CHECK(science.backbones == std::vector<std::string>{"resnet18"});
+  CHECK(science.pretrain_sets == std::vector<std::string>{"curated"});
+  CHECK(science.batch_size * science.epochs_curated == 640);  // x 1664 / 32 cut-outs = 1040 steps
+  CHECK(science.clip_sigma == 3.0);
+  CHECK(science.protocol.only_folds.empty());
+  CHECK((science.protocol.protocols == std::vector<eval::Protocol>{eval::Protocol::linear}));
+  CHECK(science.pretrain_size == quick.pretrain_size);
 
   const auto dir = fresh_dir("radiossl_grid_config");
   std::ofstream(dir / "c.json") << R"({"seeds": [4, 5], "downstream": [{"name": "Mine", "path": "sets/m.csv",
@@ -98,6 +109,15 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK(c.clip_sigma == 3.0);
   std::ofstream(dir / "negclip.json") << R"({"clip_sigma": -1})";
   CHECK_THROWS_WITH(c.merge_json(dir / "negclip.json"), Catch::Contains("clip_sigma must be >= 0"));
+  std::ofstream(dir / "sets.json") << R"({"pretrain_sets": ["curated"], "smgps_maps": 3, "emu_maps": 0,
+    "linear_only": true})";
+  c.merge_json(dir / "sets.json");
+  CHECK(c.pretrain_sets == std::vector<std::string>{"curated"});
+  CHECK(c.smgps_maps == 3);
+  CHECK(c.emu_maps == 0);
+  CHECK((c.protocol.protocols == std::vector<eval::Protocol>{eval::Protocol::linear}));
+  std::ofstream(dir / "badset.json") << R"({"pretrain_sets": ["curated", "random"]})";
+  CHECK_THROWS_WITH(c.merge_json(dir / "badset.json"), Catch::Contains("unknown set 'random'"));
   // The example config shipped with the project parses.
   auto ex = grid::GridConfig::preset_named("paper");
   ex.merge_json(fs::path(RADIOSSL_SOURCE_DIR) / "examples/grid_config.example.json");
@@ -132,6 +152,25 @@ TEST_CASE("bench_grid smoke: every method pretrains and is evaluated and the rep
   std::ifstream log(out / "log.txt");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   CHECK(text.find("pretraining on") == std::string::npos);
+}
+
+TEST_CASE("bench_grid runs only the configured pretraining sets, and refuses data of other map counts",
+          "[grid][e2e]") {
+  const auto out = fresh_dir("radiossl_grid_sets");
+  // The smoke data has 1 SMGPS-like map and 1 EMU-like map.
+  std::ofstream(out / "curated.json") << R"({"pretrain_sets": ["curated"], "methods": ["simclr"], "smgps_maps": 1})";
+  const auto base = bench_grid + " --preset smoke --backbones resnet18 --threads 1 --data " + smoke_data().string() +
+                    " --out " + (out / "run").string();
+  REQUIRE(run(base + " --config " + (out / "curated.json").string() + " > " + (out / "log.txt").string() + " 2>&1") ==
+          0);
+  const auto rows = eval::read_results_csv(out / "run" / "results.csv");
+  CHECK(rows.size() == 2 * 4 * 2);  // SimCLR on Curated + random init, 4 sets, 2 protocols
+  for (const auto& r : rows) CHECK(r.pretrain != "Uncurated");
+  std::ofstream(out / "other.json") << R"({"smgps_maps": 2})";
+  CHECK(run(base + " --config " + (out / "other.json").string() + " > " + (out / "log2.txt").string() + " 2>&1") != 0);
+  std::ifstream log(out / "log2.txt");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("smgps_maps is 1, the config asks for 2"));
 }
 
 TEST_CASE("bench_grid resumed after being killed ends with the results of an uninterrupted run", "[grid][e2e]") {

@@ -110,10 +110,13 @@ class GridRunner {
         g.out = cfg_.data;
         g.seed = cfg_.data_seed;
         g.preset = sim::DatasetPreset::from_name(cfg_.data_preset);
+        if (cfg_.smgps_maps || cfg_.emu_maps)
+          g.preset.with_maps(cfg_.smgps_maps.value_or(g.preset.smgps_maps), cfg_.emu_maps.value_or(g.preset.emu_maps));
         g.threads = std::max(cfg_.threads, 1);
         g.progress = [this](const std::string& s) { log_ << "  " << s << "\n"; };
         sim::generate_dataset(g);
       }
+      if (main_ && (cfg_.smgps_maps || cfg_.emu_maps)) check_map_counts();
       cfg_.curated = cfg_.data / "pretrain" / "curated";
       cfg_.uncurated = cfg_.data / "pretrain" / "uncurated";
       const std::map<std::string, std::string> display{
@@ -154,6 +157,18 @@ class GridRunner {
     return std::lround(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
 
+  /// Synthetic data generated earlier with other map counts than the config's would silently give
+  /// another pretraining set: refuse it.
+  void check_map_counts() const {
+    std::ifstream in(cfg_.data / "dataset.json");
+    const auto doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    for (const auto& [key, want] : {std::pair{"smgps_maps", cfg_.smgps_maps}, std::pair{"emu_maps", cfg_.emu_maps}})
+      if (want && (!doc.is_object() || !doc.contains(key) || doc[key] != *want))
+        throw Error((cfg_.data / "dataset.json").string() + ": " + key + " is " +
+                    (doc.is_object() && doc.contains(key) ? doc[key].dump() : "missing") + ", the config asks for " +
+                    std::to_string(*want) + " (use another data folder, or remove this one to regenerate it)");
+  }
+
   static std::string row_key(const eval::ResultRow& r) {
     return r.pretrain + "|" + r.backbone + "|" + r.method + "|" + std::to_string(r.seed) + "|" + r.downstream +
            "|" + r.protocol + "|" + std::to_string(r.fold);
@@ -165,6 +180,12 @@ class GridRunner {
     using M = typename C::Method;
     using B = typename C::Backbone;
     if (!cfg_.full && !C::in_paper) return false;
+    if (!cfg_.pretrain_sets.empty()) {
+      std::string set(C::PretrainSet::name);  // "Curated" -> "curated"
+      std::transform(set.begin(), set.end(), set.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (std::find(cfg_.pretrain_sets.begin(), cfg_.pretrain_sets.end(), set) == cfg_.pretrain_sets.end())
+        return false;
+    }
     if (!cfg_.methods.empty() &&
         std::find(cfg_.methods.begin(), cfg_.methods.end(), std::string(M::Impl::name)) == cfg_.methods.end())
       return false;
