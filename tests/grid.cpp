@@ -166,6 +166,15 @@ TEST_CASE("bench_grid runs only the configured pretraining sets, and refuses dat
   const auto rows = eval::read_results_csv(out / "run" / "results.csv");
   CHECK(rows.size() == 2 * 4 * 2);  // SimCLR on Curated + random init, 4 sets, 2 protocols
   for (const auto& r : rows) CHECK(r.pretrain != "Uncurated");
+  // linear_only: no fine-tuning rows, and Table 2 says why it is empty.
+  std::ofstream(out / "linear.json") << R"({"pretrain_sets": ["curated"], "methods": ["simclr"], "linear_only": true})";
+  REQUIRE(run(base + "-linear --config " + (out / "linear.json").string() + " > " + (out / "log1.txt").string() +
+              " 2>&1") == 0);
+  const auto linear_rows = eval::read_results_csv(out / "run-linear" / "results.csv");
+  CHECK(linear_rows.size() == 2 * 4);
+  std::ifstream report_in(out / "run-linear" / "report.md");
+  const std::string report((std::istreambuf_iterator<char>(report_in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(report, Catch::Contains("Not run: this run's protocols are linear only."));
   std::ofstream(out / "other.json") << R"({"smgps_maps": 2})";
   CHECK(run(base + " --config " + (out / "other.json").string() + " > " + (out / "log2.txt").string() + " 2>&1") != 0);
   std::ifstream log(out / "log2.txt");

@@ -434,7 +434,12 @@ class GridRunner {
        << (cfg_.imagenet_resnet18 || cfg_.imagenet_resnet50 ? "; `ImageNet` rows use the given torchvision weights" : "")
        << ".\n\n";
     md << "## Table 1: linear evaluation\n\n" << eval::markdown_table(summary, "linear", set_names) << "\n";
-    md << "## Table 2: fine-tuning\n\n" << eval::markdown_table(summary, "finetune", set_names) << "\n";
+    if (std::find(cfg_.protocol.protocols.begin(), cfg_.protocol.protocols.end(), eval::Protocol::finetune) !=
+        cfg_.protocol.protocols.end())
+      md << "## Table 2: fine-tuning\n\n" << eval::markdown_table(summary, "finetune", set_names) << "\n";
+    else
+      md << "## Table 2: fine-tuning\n\nNot run: this run's protocols are linear"
+         << (cfg_.protocol.protocols.size() > 1 ? " and kNN" : "") << " only.\n\n";
     if (std::find(cfg_.protocol.protocols.begin(), cfg_.protocol.protocols.end(), eval::Protocol::knn) !=
         cfg_.protocol.protocols.end())
       md << "## kNN (k " << cfg_.protocol.knn.k() << ", T " << cfg_.protocol.knn.temperature() << ")\n\n"
