@@ -128,7 +128,7 @@ struct GridConfig {
     c.protocol.folds = smoke ? 2 : 3;
     c.protocol.only_folds = {0};
     c.protocol.linear.epochs(smoke ? 3 : 30).batch_size(64).milestones({smoke ? 2 : 20}).cached_views(2);
-    c.protocol.finetune.epochs(smoke ? 1 : 3).batch_size(32).warmup_epochs(smoke ? 0.0 : 0.5);
+    c.protocol.finetune.epochs(smoke ? 1 : 10).batch_size(32).warmup_epochs(smoke ? 0.0 : 0.5);
     c.embedding_points = smoke ? 50 : 400;
     c.note = std::string(name) + " preset: " + std::to_string(c.pretrain_size) +
              " px images, pretraining " + std::to_string(c.epochs_curated) + " (curated) / " +
