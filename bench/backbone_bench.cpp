@@ -22,20 +22,26 @@ torch::Tensor stem_map() {
   return torch::randn({32, 64, 112, 112}).relu_();
 }
 
+/// Times `op()`: the forward alone, or forward and backward into `leaf`'s gradient (cleared each
+/// time, as a training step's zero_grad does).
+template <bool Backward, class Op>
+void time_op(benchmark::State& state, const torch::Tensor& leaf, Op op) {
+  const torch::Tensor dy = torch::ones_like(op());
+  for (auto _ : state) {
+    torch::Tensor y = op();
+    if constexpr (Backward) {
+      y.backward(dy);
+      leaf.mutable_grad() = torch::Tensor();
+    }
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+}
+
 template <bool Ours, bool Backward>
 void BM_stem_max_pool(benchmark::State& state) {
   torch::set_num_threads(2);
   const torch::Tensor x = stem_map().requires_grad_(Backward);
-  auto pool = [&] { return Ours ? max_pool2d(x, 3, 2, 1) : torch::max_pool2d(x, {3}, {2}, {1}); };
-  const torch::Tensor dy = torch::ones_like(pool());
-  for (auto _ : state) {
-    torch::Tensor y = pool();
-    if constexpr (Backward) {
-      y.backward(dy);
-      x.mutable_grad() = torch::Tensor();
-    }
-    benchmark::DoNotOptimize(y.data_ptr());
-  }
+  time_op<Backward>(state, x, [&] { return Ours ? max_pool2d(x, 3, 2, 1) : torch::max_pool2d(x, {3}, {2}, {1}); });
   state.SetLabel(Ours ? "radiossl" : "libtorch");
 }
 
@@ -53,18 +59,9 @@ void BM_stem_conv(benchmark::State& state) {
   const torch::Tensor plane = torch::rand({32, 1, 224, 224});
   const torch::Tensor planes = plane.expand({32, 3, 224, 224}).contiguous();
   const torch::Tensor w = (torch::randn({64, 3, 7, 7}) * 0.1).requires_grad_(Backward);
-  auto conv = [&] {
+  time_op<Backward>(state, w, [&] {
     return Ours ? radiossl::backbone::stem_conv2d(plane, w, 2, 3) : torch::conv2d(planes, w, {}, 2, 3);
-  };
-  const torch::Tensor dy = torch::ones_like(conv());
-  for (auto _ : state) {
-    torch::Tensor y = conv();
-    if constexpr (Backward) {
-      y.backward(dy);
-      w.mutable_grad() = torch::Tensor();
-    }
-    benchmark::DoNotOptimize(y.data_ptr());
-  }
+  });
   state.SetLabel(Ours ? "radiossl, one plane" : "libtorch, three planes");
 }
 

@@ -71,9 +71,8 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl<Block, L1, L2, L3, L4>
 
   void reset() override {
     const std::int64_t w = options_.width();
-    auto stem = options_.cifar_stem()
-                    ? torch::nn::Conv2dOptions(options_.in_channels(), w, 3).stride(1).padding(2)
-                    : torch::nn::Conv2dOptions(options_.in_channels(), w, 7).stride(2).padding(3);
+    const StemGeometry g = stem_geometry();
+    auto stem = torch::nn::Conv2dOptions(options_.in_channels(), w, g.kernel).stride(g.stride).padding(g.pad);
     conv1 = this->register_module("conv1", torch::nn::Conv2d(stem.bias(false)));
     bn1 = this->register_module("bn1", dist::SyncBatchNorm2d(w));
     in_planes_ = w;
@@ -87,8 +86,8 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl<Block, L1, L2, L3, L4>
   /// [N, C, H, W] -> [N, feature_dim()], C = in_channels, or 1: one plane standing for C
   /// identical ones (backbone/stem_conv.hpp). Works with channels_last inputs and weights.
   torch::Tensor forward(torch::Tensor x) {
-    const bool cifar = options_.cifar_stem();
-    x = bn1(stem_conv2d(x, conv1->weight, /*stride=*/cifar ? 1 : 2, /*pad=*/cifar ? 2 : 3)).relu_();
+    const StemGeometry g = stem_geometry();
+    x = bn1(stem_conv2d(x, conv1->weight, g.stride, g.pad)).relu_();
     if (!options_.cifar_stem())
       x = max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);  // backbone/max_pool.hpp
     x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
@@ -105,6 +104,12 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl<Block, L1, L2, L3, L4>
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
 
  private:
+  /// conv1's kernel, stride and padding: the ImageNet stem 7/2/3, solo-learn's CIFAR stem 3/1/2.
+  struct StemGeometry {
+    std::int64_t kernel, stride, pad;
+  };
+  StemGeometry stem_geometry() const { return options_.cifar_stem() ? StemGeometry{3, 1, 2} : StemGeometry{7, 2, 3}; }
+
   torch::nn::Sequential make_layer(std::int64_t planes, int blocks, std::int64_t stride) {
     torch::nn::Sequential layer;
     for (int i = 0; i < blocks; ++i) {
