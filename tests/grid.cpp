@@ -73,6 +73,13 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK(paper.protocol.finetune.lr() == 5e-4);
   const auto quick = grid::GridConfig::preset_named("quick");
   CHECK_THAT(quick.note, Catch::Contains("one seed"));
+  CHECK_THAT(quick.note, Catch::Contains("standardised features"));
+  // Small folds: the paper's probe schedule at a batch that gives it a comparable number of steps.
+  CHECK(quick.protocol.linear.standardize());
+  CHECK(quick.protocol.linear.batch_size() == 16);
+  CHECK(quick.protocol.linear.epochs() == 100);
+  CHECK(quick.protocol.linear.milestones() == std::vector<std::int64_t>{10, 80});
+  CHECK_FALSE(paper.protocol.linear.standardize());
   CHECK_THROWS_WITH(grid::GridConfig::preset_named("huge"), Catch::Contains("unknown preset"));
   const auto science = grid::GridConfig::preset_named("science");
   CHECK(science.preset == "science");
@@ -85,10 +92,11 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK(science.protocol.only_folds.empty());
   CHECK((science.protocol.protocols == std::vector<eval::Protocol>{eval::Protocol::linear}));
   CHECK(science.pretrain_size == quick.pretrain_size);
+  CHECK(science.protocol.linear.standardize());
 
   const auto dir = fresh_dir("radiossl_grid_config");
   std::ofstream(dir / "c.json") << R"({"seeds": [4, 5], "downstream": [{"name": "Mine", "path": "sets/m.csv",
-    "per_class": 50}], "curated": "/abs/cur", "linear_epochs": 7, "knn": true})";
+    "per_class": 50}], "curated": "/abs/cur", "linear_epochs": 7, "knn": true, "linear_standardize": false})";
   auto c = grid::GridConfig::preset_named("smoke");
   c.merge_json(dir / "c.json");
   CHECK(c.seeds == std::vector<std::uint64_t>{4, 5});
@@ -97,6 +105,7 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK(c.downstream[0].per_class == 50);
   CHECK(c.curated == fs::path("/abs/cur"));
   CHECK(c.protocol.linear.epochs() == 7);
+  CHECK_FALSE(c.protocol.linear.standardize());
   CHECK(c.protocol.protocols.back() == eval::Protocol::knn);
   std::ofstream(dir / "bad.json") << R"({"seeds": [1], "epoch": 3})";
   CHECK_THROWS_WITH(c.merge_json(dir / "bad.json"), Catch::Contains("unknown key 'epoch'"));

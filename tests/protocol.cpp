@@ -91,3 +91,29 @@ TEST_CASE("evaluate runs every protocol on every fold, resumes by skipping, leav
   REQUIRE(second.size() == 2);
   CHECK(second[0].result.accuracy == rows[2].result.accuracy);  // deterministic
 }
+
+TEST_CASE("FeatureScaler standardises with training statistics and maps constant features to 0",
+          "[protocol]") {
+  const auto train = torch::tensor({1.0f, 5.0f, 2.0f, 3.0f, 5.0f, 4.0f}).view({2, 3});
+  const auto scaler = eval::FeatureScaler::fit(train);
+  CHECK(torch::allclose(scaler(train), torch::tensor({-1.0f, 0.0f, -1.0f, 1.0f, 0.0f, 1.0f}).view({2, 3})));
+  // Other features (validation) take the training statistics, not their own.
+  CHECK(torch::allclose(scaler(torch::tensor({4.0f, 7.0f, 0.0f}).view({1, 3})),
+                        torch::tensor({2.0f, 0.0f, -3.0f}).view({1, 3})));
+  CHECK(scaler(train).dtype() == torch::kFloat32);
+}
+
+TEST_CASE("a probe on standardised features learns the toy classes", "[protocol]") {
+  const auto set = disc_or_ring(12, 0);
+  auto bb = tiny_backbone();
+  eval::ProtocolOptions o;
+  o.folds = 2;
+  o.only_folds = {0};
+  o.protocols = {eval::Protocol::linear};
+  o.linear.epochs(15).batch_size(8).lr(0.1).cached_views(2).standardize(true);
+  std::vector<eval::ResultRow> rows;
+  eval::evaluate(bb, set, {"Toy", "ResNet-18", "none", 0}, o, tiny_settings(), nullptr,
+                 [&](const eval::ResultRow& r) { rows.push_back(r); });
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].result.accuracy >= 0.75);
+}
