@@ -352,3 +352,30 @@ TEST_CASE("All4One: step, queue pointer and contents, positional encoding, EMA",
   CHECK(closeness(method->momentum_projector->named_parameters()["0.weight"],
                   0.99 * before + 0.01 * online, 1e-6, 1e-7) == "ok");
 }
+
+TEST_CASE("All4One: one transformer pass over the four sequences equals four passes", "[method][all4one]") {
+  // Without dropout the batched pass must be the same function (in train mode, as in a step).
+  const auto options = m::All4OneOptions().proj_hidden_dim(32).proj_output_dim(16).pred_hidden_dim(32)
+                           .queue_size(32).transformer_heads(4).transformer_dropout(0.0);
+  m::All4One method(512, options);
+  method->train();
+  torch::manual_seed(3);
+  std::vector<torch::Tensor> batches;
+  for (std::int64_t n : {6, 6, 6, 2}) batches.push_back(torch::randn({n, 5, 16}, torch::requires_grad()));
+  const auto together = method->encode_first_each(batches);
+  REQUIRE(together.size() == 4);
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    INFO(i);
+    const auto alone = method->encode_first(batches[i]);
+    CHECK(together[i].sizes() == alone.sizes());
+    CHECK(closeness(together[i], alone, 1e-5, 1e-6) == "ok");
+  }
+  // Gradients reach the inputs through the split (a random projection: the encoder ends in a
+  // LayerNorm, whose plain sum or sum of squares is constant).
+  const auto w = torch::randn({16});
+  ((together[0] * w).sum() + (together[3] * w).sum()).backward();
+  CHECK(has_nonzero_grad(batches[0]));
+  CHECK(has_nonzero_grad(batches[3]));
+  const bool untouched = !batches[1].grad().defined() || batches[1].grad().abs().sum().item<double>() == 0.0;
+  CHECK(untouched);
+}

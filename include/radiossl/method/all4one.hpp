@@ -128,6 +128,18 @@ class All4OneImpl : public torch::nn::Cloneable<All4OneImpl> {
     return transformer->forward(tokens.transpose(0, 1))[0];
   }
 
+  /// encode_first of several token batches in one transformer pass. The encoder has no
+  /// batch-wide statistics (LayerNorm is per token, attention per sequence), so this is the
+  /// same function as one call per batch, in larger matrix products: solo-learn makes four
+  /// calls of 5-token sequences a step, whose products of 5 x batch rows and tiny per-head
+  /// attention products cost more in call overhead than in arithmetic. Only the dropout masks
+  /// are drawn differently (one draw over all batches).
+  std::vector<torch::Tensor> encode_first_each(const std::vector<torch::Tensor>& token_batches) {
+    std::vector<std::int64_t> sizes;
+    for (const auto& t : token_batches) sizes.push_back(t.size(0));
+    return encode_first(torch::cat(token_batches, 0)).split_with_sizes(sizes, 0);
+  }
+
   /// The `num_neighbours` nearest queue entries of each row of `m` (normalised): [N, k, D].
   torch::Tensor nearest_neighbours(const torch::Tensor& m) const {
     torch::NoGradGuard no_grad;
@@ -158,16 +170,18 @@ class All4OneImpl : public torch::nn::Cloneable<All4OneImpl> {
       m2 = radiossl::detail::l2_normalize(
           momentum_projector->forward(momentum_forward<B>(momentum_backbone, views[1])), 1);
     }
-    const torch::Tensor nn1 = nearest_neighbours(m1), nn2 = nearest_neighbours(m2);
+    // Both views' neighbours in one product: the 65536-row queue is read once, not twice.
+    const auto nn = nearest_neighbours(torch::cat({m1, m2}, 0)).chunk(2, 0);
+    const torch::Tensor &nn1 = nn[0], &nn2 = nn[1];
     const std::int64_t k = options_.num_neighbours();
     // "Shift": the second predictor's output takes the first place, the last neighbour drops.
     const torch::Tensor strange1 =
         positional_encode(torch::cat({p1b.unsqueeze(1), nn1}, 1).narrow(1, 0, k));
     const torch::Tensor strange2 =
         positional_encode(torch::cat({p2b.unsqueeze(1), nn2}, 1).narrow(1, 0, k));
-    const torch::Tensor rich1 = encode_first(positional_encode(nn1));
-    const torch::Tensor rich2 = encode_first(positional_encode(nn2));
-    const torch::Tensor strange_e1 = encode_first(strange1), strange_e2 = encode_first(strange2);
+    const auto encoded = encode_first_each({positional_encode(nn1), positional_encode(nn2), strange1, strange2});
+    const torch::Tensor &rich1 = encoded[0], &rich2 = encoded[1];
+    const torch::Tensor &strange_e1 = encoded[2], &strange_e2 = encoded[3];
 
     const auto terms = loss::all4one(rich1, rich2, strange_e1, strange_e2, nn1.select(1, 0),
                                      nn2.select(1, 0), p1, p2, m1, m2, z1, z2,
