@@ -204,6 +204,27 @@ TEST_CASE("Trainer: on a CPU, freed memory is reused without new page faults", "
   fs::remove_all(out);
 }
 
+TEST_CASE("Trainer: on a CPU, OpenBLAS runs one thread unless OPENBLAS_NUM_THREADS says otherwise", "[trainer]") {
+  const auto out = fresh_dir("blas_threads");
+  const char* env = std::getenv("OPENBLAS_NUM_THREADS");
+  const std::optional<std::string> saved = env != nullptr ? std::optional<std::string>(env) : std::nullopt;
+  unsetenv("OPENBLAS_NUM_THREADS");
+  // libblas.so.3 is OpenBLAS where tools/setup-debian.sh ran (CI, the development machine).
+  const bool openblas = radiossl::detail::set_openblas_threads(2);
+  CHECK(openblas == (radiossl::detail::openblas_threads() > 0));
+  if (openblas) {
+    { Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::SGD> trainer(toy_options(out)); }
+    CHECK(radiossl::detail::openblas_threads() == 1);
+  } else {
+    WARN("no OpenBLAS loaded: libblas.so.3 is another BLAS, and its threads are left alone");
+  }
+  setenv("OPENBLAS_NUM_THREADS", "2", 1);
+  CHECK_FALSE(radiossl::detail::set_openblas_threads(1));  // the user's choice stands
+  if (saved) setenv("OPENBLAS_NUM_THREADS", saved->c_str(), 1);
+  else unsetenv("OPENBLAS_NUM_THREADS");
+  fs::remove_all(out);
+}
+
 TEST_CASE("Trainer: the lr follows warm-up cosine per step, scaled by batch", "[trainer]") {
   const auto out = fresh_dir("lr");
   Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::LARS> trainer(

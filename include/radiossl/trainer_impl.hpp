@@ -20,6 +20,7 @@
 #include "radiossl/callbacks/progress.hpp"
 #include "radiossl/concepts/method.hpp"
 #include "radiossl/data/loader.hpp"
+#include "radiossl/detail/blas_threads.hpp"
 #include "radiossl/detail/malloc.hpp"
 #include "radiossl/dist/process_group.hpp"
 #include "radiossl/dist/replicate.hpp"
@@ -71,6 +72,10 @@ struct TrainerOptions {
   TORCH_ARG(std::optional<torch::Device>, device) = std::nullopt;
   /// Intra-op CPU threads (torch::set_num_threads); 0 leaves LibTorch's setting.
   TORCH_ARG(int, num_threads) = 0;
+  /// On a CPU, OpenBLAS's own threads when OpenBLAS is the system BLAS and OPENBLAS_NUM_THREADS
+  /// is unset (detail::set_openblas_threads: its pool and LibTorch's spin against each other);
+  /// 0 leaves OpenBLAS's setting. Process-wide.
+  TORCH_ARG(int, blas_threads) = 1;
   /// Checkpoints and logs go here (`last.ckpt`, `train_log.csv`); only rank 0 writes them.
   TORCH_ARG(std::string, out_dir) = "radiossl-run";
   /// Write `last.ckpt` every N optimizer steps (0: off).
@@ -534,6 +539,7 @@ class TrainerImpl {
     channels_last_ = options_.channels_last().value_or(cuda || cpu_channels_last);
     bf16_ = cuda && options_.bf16_autocast().value_or(true);
     if (!cuda && options_.retain_freed_memory()) detail::keep_freed_memory(detail::KeepFreed::everything);
+    if (!cuda && options_.blas_threads() > 0) detail::set_openblas_threads(options_.blas_threads());
     backbone_->to(device_);
     method_->to(device_);
     if (options_.sync_batch_norm()) {

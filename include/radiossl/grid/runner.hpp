@@ -28,6 +28,7 @@
 #include "radiossl/backbone/checkpoint.hpp"
 #include "radiossl/backbone/resnet.hpp"
 #include "radiossl/data/loader.hpp"
+#include "radiossl/detail/blas_threads.hpp"
 #include "radiossl/dist/main_wait.hpp"
 #include "radiossl/dist/process_group.hpp"
 #include "radiossl/eval/embedding.hpp"
@@ -100,6 +101,8 @@ class GridRunner {
     if (main_) fs::create_directories(cfg_.out);
     torch::set_num_threads(std::max(cfg_.threads, 1));
     device_ = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    // The baselines' evaluation runs before any Trainer would set it (TrainerOptions::blas_threads).
+    if (device_.is_cpu()) radiossl::detail::set_openblas_threads(1);
     const bool user_data = !cfg_.curated.empty() || !cfg_.uncurated.empty() || !cfg_.downstream.empty();
     if (!user_data) {
       if (cfg_.data.empty()) cfg_.data = cfg_.out / "data";
