@@ -35,9 +35,9 @@ struct LinearOptions {
   /// the head, as MAE's linear probe does with a BatchNorm without affine parameters (He et al.
   /// 2021, "Masked Autoencoders Are Scalable Vision Learners"). Off in the paper's protocol.
   /// SGD on raw features converges at a speed set by their scale and conditioning, which differ
-  /// between backbones: on the quick preset's
-  /// 133-image folds, 30 epochs of batch 64 on raw features scored 13-37 points (the mean SSL cell)
-  /// and 5-34 points (random init) below 1000 epochs of batch 16 (README, science check).
+  /// between backbones: on the quick preset's 133-image folds, 30 epochs of batch 64 on raw
+  /// features scored 13-37 points (the mean SSL cell) and 5-34 points (random init) below 1000
+  /// epochs of batch 16 (README, science check).
   TORCH_ARG(bool, standardize) = false;
 };
 

@@ -101,8 +101,8 @@ struct GridConfig {
       c.protocol.protocols = {eval::Protocol::linear};
       c.note = "science preset: ResNet-18 on 1664 synthetic curated cut-outs of 32 px, 20 epochs (1040 steps) of "
                "batch 32, background floored at 3 sigma before min-max (clip_sigma 3), one seed, linear probe of "
-               "100 epochs of batch 16 on standardised features, all 3 folds: the check that SSL features beat a random backbone, not the paper's "
-               "schedule";
+               "100 epochs of batch 16 on standardised features, all 3 folds: the check that SSL features beat a "
+               "random backbone, not the paper's schedule";
       return c;
     }
     if (name == "paper") {
@@ -128,8 +128,9 @@ struct GridConfig {
     c.protocol.folds = smoke ? 2 : 3;
     c.protocol.only_folds = {0};
     // The paper's probe schedule (100 epochs, x0.1 at 10 and 80) with the batch cut to 16, so that a
-    // fold of about 133 images takes 8 steps an epoch, as the paper's batch of 256 does on its
-    // 1100-3000-image folds; on standardised features, which it converges on (LinearOptions).
+    // fold of about 133 images takes 8 steps an epoch, in the range of the paper's batch of 256 on
+    // its 1100-3000-image folds (4-12); on standardised features, on which it converges
+    // (LinearOptions::standardize).
     c.protocol.linear.epochs(smoke ? 3 : 100)
         .batch_size(smoke ? 64 : 16)
         .milestones(smoke ? std::vector<std::int64_t>{2} : std::vector<std::int64_t>{10, 80})
