@@ -79,7 +79,7 @@ struct GridConfig {
   ///   both backbones, both pretraining sets, the four sets, linear and fine-tune, at 32 px with
   ///   few epochs, one seed and one fold of three;
   /// - `smoke`: minutes, for CI: the same pipeline, tiny;
-  /// - `science`: issue #5's science check, 52 minutes on 2 CPU cores (All4One 25): every method with
+  /// - `science`: issue #5's science check, 39 minutes on 2 CPU cores: every method with
   ///   ResNet-18 on a curated set ten times the quick one (1664 cut-outs), 1040 steps of batch 32,
   ///   the background floor (clip_sigma 3), linear probes on all 3 folds of the four quick sets.
   static GridConfig preset_named(const std::string& name) {
