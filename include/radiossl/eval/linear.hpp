@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "radiossl/augment/presets.hpp"
@@ -80,8 +81,13 @@ Classification linear_probe(B& backbone, const LabeledImages& train, const Label
 
   // Fitted on the first epoch's (first cached view's) features and kept for every epoch and for
   // validation, so the probe stays one fixed linear map of the backbone's features.
+  // Without cached views, epoch 0's features are kept for its epoch rather than extracted again.
   std::optional<FeatureScaler> scaler;
-  if (o.standardize()) scaler = FeatureScaler::fit(epoch_features(0).first);
+  std::optional<std::pair<torch::Tensor, torch::Tensor>> first_epoch;
+  if (o.standardize()) {
+    first_epoch = epoch_features(0);
+    scaler = FeatureScaler::fit(first_epoch->first);
+  }
 
   torch::manual_seed(s.seed);
   torch::nn::Linear head(feature_dim, num_classes);
@@ -97,7 +103,8 @@ Classification linear_probe(B& backbone, const LabeledImages& train, const Label
   for (std::int64_t epoch = 0; epoch < o.epochs(); ++epoch) {
     for (auto& g : opt.param_groups())
       static_cast<torch::optim::SGDOptions&>(g.options()).lr(schedule(epoch, o.lr()));
-    auto [feats, labels] = epoch_features(epoch);
+    auto [feats, labels] =
+        epoch == 0 && first_epoch ? *std::exchange(first_epoch, std::nullopt) : epoch_features(epoch);
     feats = scaler ? (*scaler)(feats.to(s.device)) : feats.to(s.device);
     labels = labels.to(s.device);
     const auto perm = shuffled_indices(feats.size(0), s.seed, epoch).to(s.device);
