@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "radiossl/backbone/checkpoint.hpp"
 #include "radiossl/backbone/max_pool.hpp"
 #include "radiossl/backbone/resnet.hpp"
 #include "radiossl/backbone/stem_conv.hpp"
@@ -123,6 +124,32 @@ TEST_CASE("ResNet options: narrow widths, one channel, CIFAR stem, init", "[back
   CHECK(zero->named_parameters()["layer1.0.bn1.weight"].eq(1).all().item<bool>());
 
   CHECK_THROWS_AS(bb::ResNet18(bb::ResNetOptions().width(0)), radiossl::Error);
+}
+
+TEST_CASE("load_backbone: saved weights load back; a file of other shapes is refused, naming the tensor",
+          "[backbone]") {
+  const auto path = std::filesystem::temp_directory_path() / "radiossl_backbone_shapes.pt";
+  bb::ResNet18 cifar(bb::ResNetOptions().width(4).cifar_stem(true));
+  bb::save_backbone(cifar, path);
+  bb::ResNet18 same(bb::ResNetOptions().width(4).cifar_stem(true));
+  bb::load_backbone(same, path);
+  const auto saved = cifar->named_parameters();
+  for (const auto& p : same->named_parameters()) CHECK(torch::equal(saved[p.key()], p.value()));
+  // LibTorch's own Module::load would take the file's 3x3 kernel into the 7x7 stem without a word.
+  bb::ResNet18 imagenet_stem(bb::ResNetOptions().width(4));
+  CHECK_THROWS_WITH(bb::load_backbone(imagenet_stem, path),
+                    Catch::Contains("shape of 'conv1.weight' is [4, 3, 3, 3] in the file but [4, 3, 7, 7] here"));
+  CHECK(imagenet_stem->conv1->weight.size(2) == 7);  // left as it was
+  bb::ResNet18 wider(bb::ResNetOptions().width(8).cifar_stem(true));
+  CHECK_THROWS_WITH(bb::load_backbone(wider, path), Catch::Contains("shape of 'conv1.weight'"));
+  bb::ResNet18 bn_wider(bb::ResNetOptions().width(4).cifar_stem(true));
+  {  // a buffer (BatchNorm running statistics) of another shape deep in the tree is found too
+    torch::NoGradGuard no_grad;
+    auto mean = bn_wider->named_buffers()["layer4.1.bn2.running_mean"];
+    mean.set_(torch::zeros({mean.size(0) + 1}));
+  }
+  CHECK_THROWS_WITH(bb::load_backbone(bn_wider, path), Catch::Contains("'layer4.1.bn2.running_mean'"));
+  std::filesystem::remove(path);
 }
 
 TEST_CASE("ResNet clone() is a deep copy and channels_last gives the same features",

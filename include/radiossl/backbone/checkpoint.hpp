@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <sstream>
 #include <string>
 
 #include "radiossl/backbone/resnet.hpp"
@@ -30,10 +31,35 @@ void save_backbone(const B& backbone, const std::filesystem::path& path) {
   }
 }
 
+namespace detail {
+/// Throws naming the first parameter or buffer whose shape in `ar` differs from the module's:
+/// LibTorch's Module::load would silently take the file's shape (a CIFAR-stem conv1 would load
+/// into an ImageNet-stem backbone and run with the wrong kernel).
+inline void check_shapes(const torch::nn::Module& m, torch::serialize::InputArchive& ar, const std::string& prefix,
+                         const std::filesystem::path& path) {
+  auto check = [&](const std::string& key, const torch::Tensor& have, bool is_buffer) {
+    torch::Tensor t;
+    if (ar.try_read(key, t, is_buffer) && t.sizes() != have.sizes()) {
+      std::ostringstream msg;
+      msg << path.string() << ": shape of '" << prefix << key << "' is " << t.sizes() << " in the file but "
+          << have.sizes() << " here (wrong depth or width, or the CIFAR stem on one side only?)";
+      throw Error(msg.str());
+    }
+  };
+  for (const auto& p : m.named_parameters(/*recurse=*/false)) check(p.key(), p.value(), false);
+  for (const auto& b : m.named_buffers(/*recurse=*/false)) check(b.key(), b.value(), true);
+  for (const auto& c : m.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (ar.try_read(c.key(), sub)) check_shapes(*c.value(), sub, prefix + c.key() + ".", path);
+  }
+}
+}  // namespace detail
+
 /// Loads weights into `backbone` from any of: a file written by save_backbone, a Trainer checkpoint
 /// (`last.ckpt`: its "backbone" part), or a torchvision state_dict saved from Python with
 /// `torch.save(model.state_dict(), path)` (ResNets only; `fc.*` ignored).
-/// Throws radiossl::Error naming the file when none of these fits.
+/// Throws radiossl::Error naming the file when none of these fits, or naming the first tensor whose
+/// shape differs from the backbone's.
 template <Backbone B>
 void load_backbone(B& backbone, const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) throw Error(path.string() + ": no such file");
@@ -42,11 +68,9 @@ void load_backbone(B& backbone, const std::filesystem::path& path) {
     torch::serialize::InputArchive ar;
     ar.load_from(path.string());
     torch::serialize::InputArchive sub;
-    if (ar.try_read("backbone", sub)) {
-      backbone->load(sub);
-    } else {
-      backbone->load(ar);
-    }
+    torch::serialize::InputArchive& weights = ar.try_read("backbone", sub) ? sub : ar;
+    detail::check_shapes(*backbone, weights, "", path);
+    backbone->load(weights);
     return;
   } catch (const c10::Error& e) {
     archive_error = e.what_without_backtrace();
