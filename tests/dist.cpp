@@ -450,6 +450,9 @@ TEST_CASE("dist: worker rank (launched by the [dist] tests)", "[.dist_worker]") 
     dist::init_from_env();
     if (mode == "train") {
       std::string err = check_collectives();
+      struct sigaction pipe {};
+      ::sigaction(SIGPIPE, nullptr, &pipe);
+      if (pipe.sa_handler != SIG_IGN) err += "SIGPIPE is not ignored: a dead peer would end this rank silently; ";
       DistTrainer trainer(worker_options(out / ("run" + std::to_string(rank))), small_simclr(), optim::LarsOptions(),
                           small_augment());
       data::LoaderOptions lo;

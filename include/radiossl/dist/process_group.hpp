@@ -14,6 +14,8 @@
 /// compiles and one process runs as before; a multi-process launch then fails with a clear error.
 #pragma once
 
+#include <signal.h>
+
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -171,6 +173,17 @@ class GlooCommunicator final : public radiossl::detail::Communicator {
 
 #endif  // RADIOSSL_HAVE_GLOO
 
+namespace detail {
+/// Gloo writes to its sockets with writev(): once a peer has died, the next write raises SIGPIPE,
+/// whose default action ends this process at once, with no message and no exit status, before
+/// Gloo can report the broken connection as an error. Python ignores SIGPIPE at startup, so
+/// PyTorch never meets this; a C++ program must. A handler the program installed is left alone.
+inline void ignore_sigpipe() {
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+}
+}  // namespace detail
+
 /// Whether a process group is installed (false for one process).
 inline bool is_initialized() { return radiossl::detail::communicator() != nullptr; }
 
@@ -182,6 +195,7 @@ inline void init(const LaunchEnv& env) {
   std::lock_guard lock(m);
   if (is_initialized() || env.world_size <= 1) return;
 #ifdef RADIOSSL_HAVE_GLOO
+  detail::ignore_sigpipe();
   radiossl::detail::communicator() = std::make_shared<GlooCommunicator>(env);
 #else
   throw Error("radiossl::dist: launched as rank " + std::to_string(env.rank) + " of " +
