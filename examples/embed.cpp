@@ -27,8 +27,10 @@ namespace {
 const char* usage =
     "usage: embed --data DIR|manifest.csv|info.json|LIST [--weights FILE] [--backbone resnet18|resnet50]\n"
     "             [--size PX] [--batch N] [--threads N] [--out PREFIX] [--l2-normalize] [--clip-sigma K]\n"
+    "             [--cifar-stem]\n"
     "  --clip-sigma K: floor the background at median + K sigma before min-max, as a grid run with\n"
-    "                  clip_sigma K evaluates (default 0: plain min-max)\n";
+    "                  clip_sigma K evaluates (default 0: plain min-max)\n"
+    "  --cifar-stem:   the backbone has solo-learn's CIFAR stem, as a grid run with cifar_stem true\n";
 
 /// A bad command line: one line and the usage, exit code 2.
 struct UsageError : std::runtime_error {
@@ -87,11 +89,11 @@ struct Tracked {
 
 template <class B>
 int embed(const fs::path& data, const std::string& weights, std::int64_t size, std::int64_t batch, int threads,
-          const fs::path& out, bool l2, double clip_sigma) {
+          const fs::path& out, bool l2, double clip_sigma, bool cifar_stem) {
   torch::set_num_threads(threads);
   const auto device = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   torch::manual_seed(0);
-  B net;
+  B net(typename B::Impl::Options().cifar_stem(cifar_stem));
   if (weights.empty()) std::cerr << "embed: no --weights given: features of a randomly initialised backbone\n";
   else backbone::load_backbone(net, weights);
   net->to(device);
@@ -141,7 +143,7 @@ int main(int argc, char** argv) try {
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string data, weights, backbone = "resnet18", out = "embeddings";
   std::int64_t size = 224, batch = 64, threads = 2;
-  bool l2 = false;
+  bool l2 = false, cifar_stem = false;
   double clip_sigma = 0.0;
   try {
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -169,6 +171,7 @@ int main(int argc, char** argv) try {
       else if (a == "--threads") threads = number();
       else if (a == "--out") out = value();
       else if (a == "--l2-normalize") l2 = true;
+      else if (a == "--cifar-stem") cifar_stem = true;
       else if (a == "--clip-sigma") {
         const auto v = value();
         std::size_t used = 0;
@@ -193,8 +196,8 @@ int main(int argc, char** argv) try {
     return 2;
   }
   const auto t = static_cast<int>(threads);
-  return backbone == "resnet18" ? embed<backbone::ResNet18>(data, weights, size, batch, t, out, l2, clip_sigma)
-                                : embed<backbone::ResNet50>(data, weights, size, batch, t, out, l2, clip_sigma);
+  return backbone == "resnet18" ? embed<backbone::ResNet18>(data, weights, size, batch, t, out, l2, clip_sigma, cifar_stem)
+                                : embed<backbone::ResNet50>(data, weights, size, batch, t, out, l2, clip_sigma, cifar_stem);
 } catch (const std::exception& e) {
   std::cerr << "embed: " << e.what() << "\n";
   return 1;

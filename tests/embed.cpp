@@ -185,4 +185,14 @@ TEST_CASE("embed: missing weights, unknown options and a missing input", "[embed
   CHECK(read_text(err).find("--clip-sigma: expected a number >= 0, got '-1'") != std::string::npos);
   CHECK(run_embed("--data " + (dir.path / "none").string(), err) == 2);
   CHECK(read_text(err).find("none: no such file or directory") != std::string::npos);
+
+  // Weights of a CIFAR-stem backbone (a grid run with cifar_stem) need --cifar-stem.
+  backbone::ResNet18 cifar(backbone::ResNetOptions().cifar_stem(true));
+  backbone::save_backbone(cifar, dir.path / "cifar.pt");
+  const auto cifar_weights = data + " --weights " + (dir.path / "cifar.pt").string();
+  CHECK(run_embed(cifar_weights, err) == 1);
+  CHECK(read_text(err).find("shape of 'conv1.weight' is [64, 3, 3, 3] in the file but [64, 3, 7, 7] here") !=
+        std::string::npos);
+  CHECK(run_embed(cifar_weights + " --cifar-stem", err) == 0);
+  CHECK(read_csv(dir.path / "f.csv").at(0).size() == 2 + 512);
 }

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <thread>
 
+#include "radiossl/backbone/checkpoint.hpp"
+#include "radiossl/backbone/resnet.hpp"
 #include "radiossl/eval/results.hpp"
 #include "radiossl/grid/config.hpp"
 #include "radiossl/grid/grid.hpp"
@@ -113,9 +115,11 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK_THROWS_WITH(c.merge_json(dir / "broken.json"), Catch::Contains("not valid JSON"));
   CHECK_THROWS_WITH(c.merge_json(dir / "none.json"), Catch::Contains("cannot read"));
   CHECK(c.clip_sigma == 0.0);  // the paper's plain min-max unless asked
-  std::ofstream(dir / "clip.json") << R"({"clip_sigma": 3})";
+  CHECK_FALSE(c.cifar_stem);   // and the paper's ImageNet stem
+  std::ofstream(dir / "clip.json") << R"({"clip_sigma": 3, "cifar_stem": true})";
   c.merge_json(dir / "clip.json");
   CHECK(c.clip_sigma == 3.0);
+  CHECK(c.cifar_stem);
   std::ofstream(dir / "negclip.json") << R"({"clip_sigma": -1})";
   CHECK_THROWS_WITH(c.merge_json(dir / "negclip.json"), Catch::Contains("clip_sigma must be >= 0"));
   std::ofstream(dir / "sets.json") << R"({"pretrain_sets": ["curated"], "smgps_maps": 3, "emu_maps": 0,
@@ -175,15 +179,33 @@ TEST_CASE("bench_grid runs only the configured pretraining sets, and refuses dat
   const auto rows = eval::read_results_csv(out / "run" / "results.csv");
   CHECK(rows.size() == 2 * 4 * 2);  // SimCLR on Curated + random init, 4 sets, 2 protocols
   for (const auto& r : rows) CHECK(r.pretrain != "Uncurated");
-  // linear_only: no fine-tuning rows, and Table 2 says why it is empty.
-  std::ofstream(out / "linear.json") << R"({"pretrain_sets": ["curated"], "methods": ["simclr"], "linear_only": true})";
-  REQUIRE(run(base + "-linear --config " + (out / "linear.json").string() + " > " + (out / "log1.txt").string() +
-              " 2>&1") == 0);
+  // linear_only: no fine-tuning rows, and Table 2 says why it is empty. The same run has the CIFAR
+  // stem in every backbone: the pretrained weights have it, and a rerun loads them into one.
+  std::ofstream(out / "linear.json")
+      << R"({"pretrain_sets": ["curated"], "methods": ["simclr"], "linear_only": true, "cifar_stem": true})";
+  const auto linear = base + "-linear --config " + (out / "linear.json").string();
+  REQUIRE(run(linear + " > " + (out / "log1.txt").string() + " 2>&1") == 0);
   const auto linear_rows = eval::read_results_csv(out / "run-linear" / "results.csv");
   CHECK(linear_rows.size() == 2 * 4);
   std::ifstream report_in(out / "run-linear" / "report.md");
   const std::string report((std::istreambuf_iterator<char>(report_in)), std::istreambuf_iterator<char>());
   CHECK_THAT(report, Catch::Contains("Not run: this run's protocols are linear only."));
+  CHECK_THAT(report, Catch::Contains("CIFAR stem"));
+  const auto weights = out / "run-linear" / "cells" / "Curated_ResNet-18_SimCLR_seed0" / "backbone.pt";
+  backbone::ResNet18 cifar(backbone::ResNetOptions().cifar_stem(true));
+  backbone::load_backbone(cifar, weights);
+  CHECK(cifar->conv1->weight.size(2) == 3);
+  backbone::ResNet18 imagenet_stem;
+  CHECK_THROWS(backbone::load_backbone(imagenet_stem, weights));
+  fs::remove(out / "run-linear" / "results.csv");  // evaluate again, from the saved weights
+  REQUIRE(run(linear + " > " + (out / "log1b.txt").string() + " 2>&1") == 0);
+  CHECK(sorted_rows(out / "run-linear" / "results.csv").size() == linear_rows.size());
+  std::ofstream(out / "cifar_imagenet.json") << R"({"cifar_stem": true, "imagenet_resnet18": "r18.pt"})";
+  CHECK(run(base + "-imagenet --config " + (out / "cifar_imagenet.json").string() + " > " +
+            (out / "log3.txt").string() + " 2>&1") != 0);
+  std::ifstream log3(out / "log3.txt");
+  CHECK_THAT(std::string((std::istreambuf_iterator<char>(log3)), std::istreambuf_iterator<char>()),
+             Catch::Contains("do not fit the CIFAR stem"));
   std::ofstream(out / "other.json") << R"({"smgps_maps": 2})";
   CHECK(run(base + " --config " + (out / "other.json").string() + " > " + (out / "log2.txt").string() + " 2>&1") != 0);
   std::ifstream log(out / "log2.txt");

@@ -180,6 +180,27 @@ TEST_CASE("Trainer: on a CPU the layout follows the backbone unless set", "[trai
   fs::remove_all(out);
 }
 
+TEST_CASE("Trainer: builds its backbone from backbone options, seeded as the default backbone", "[trainer]") {
+  namespace bb = radiossl::backbone;
+  using T = Trainer<bb::ResNet18, radiossl::method::SimCLR, IdentityAugment, optim::SGD>;
+  const auto out = fresh_dir("backbone_options");
+  const auto options = toy_options(out).seed(3);
+  T cifar(options, bb::ResNetOptions().width(4).cifar_stem(true));
+  CHECK(cifar.backbone()->options().cifar_stem());
+  CHECK(cifar.backbone()->conv1->weight.sizes() == torch::IntArrayRef({4, 3, 3, 3}));
+  torch::manual_seed(3);
+  bb::ResNet18 expected(bb::ResNetOptions().width(4).cifar_stem(true));
+  const auto got = cifar.backbone()->named_parameters();
+  for (const auto& p : expected->named_parameters()) CHECK(torch::equal(got[p.key()], p.value()));
+  // Default options give the default constructor's backbone, parameter for parameter.
+  T by_options(options, bb::ResNetOptions());
+  T by_default(options);
+  const auto defaults = by_default.backbone()->named_parameters();
+  CHECK(by_options.backbone()->conv1->weight.size(2) == 7);
+  for (const auto& p : by_options.backbone()->named_parameters()) CHECK(torch::equal(defaults[p.key()], p.value()));
+  fs::remove_all(out);
+}
+
 TEST_CASE("Trainer: on a CPU, freed memory is reused without new page faults", "[trainer]") {
   const auto out = fresh_dir("keep_freed");
   Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::SGD> trainer(toy_options(out));

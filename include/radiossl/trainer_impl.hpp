@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <filesystem>
 #include <iterator>
@@ -227,6 +228,17 @@ class TrainerImpl {
                        OptimizerOptions optimizer_options = {}, A augment = A{})
       : options_(seeded(std::move(options))), backbone_(), method_(backbone_->feature_dim(), method_options),
         augment_(std::move(augment)) {
+    setup(std::move(optimizer_options));
+  }
+
+  /// Builds the backbone from `backbone_options` (e.g. `backbone::ResNetOptions().cifar_stem(true)`),
+  /// otherwise as the constructor above: seeded first, then `M(feature_dim, method_options)`.
+  template <class BackboneOptions>
+    requires std::constructible_from<typename B::Impl, BackboneOptions>
+  TrainerImpl(TrainerOptions options, BackboneOptions backbone_options, MethodOptions method_options = {},
+              OptimizerOptions optimizer_options = {}, A augment = A{})
+      : options_(seeded(std::move(options))), backbone_(std::move(backbone_options)),
+        method_(backbone_->feature_dim(), method_options), augment_(std::move(augment)) {
     setup(std::move(optimizer_options));
   }
 

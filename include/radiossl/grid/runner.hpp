@@ -103,6 +103,9 @@ class GridRunner {
     device_ = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
     // The baselines' evaluation runs before any Trainer would set it (TrainerOptions::blas_threads).
     if (device_.is_cpu()) radiossl::detail::set_openblas_threads(1);
+    if (cfg_.cifar_stem && (cfg_.imagenet_resnet18 || cfg_.imagenet_resnet50))
+      throw Error("cifar_stem: torchvision's ImageNet weights have the 7x7 ImageNet stem and do not fit the CIFAR "
+                  "stem; drop imagenet_resnet18/imagenet_resnet50 or cifar_stem from the config");
     const bool user_data = !cfg_.curated.empty() || !cfg_.uncurated.empty() || !cfg_.downstream.empty();
     if (!user_data) {
       if (cfg_.data.empty()) cfg_.data = cfg_.out / "data";
@@ -240,7 +243,7 @@ class GridRunner {
         log_ << "bench_grid: baseline " << eval::random_init_name << " " << backbone_name<B>() << " seed " << seed << "\n";
         try {
           torch::manual_seed(seed);
-          B backbone;
+          auto backbone = make_backbone<B>();
           backbone->to(device_);
           evaluate_all(backbone, {eval::random_init_name, backbone_name<B>(), "-", static_cast<std::int64_t>(seed)}, seed);
           if (seed == cfg_.seeds.front()) embed_figures(backbone, std::string(eval::random_init_name) + " " + backbone_name<B>());
@@ -261,6 +264,16 @@ class GridRunner {
         }
       }
     });
+  }
+
+  /// Every backbone of the run, pretrained or baseline, is built with these options.
+  template <class B>
+  [[nodiscard]] typename B::Impl::Options backbone_options() const {
+    return typename B::Impl::Options().cifar_stem(cfg_.cifar_stem);
+  }
+  template <class B>
+  [[nodiscard]] B make_backbone() const {
+    return B(backbone_options<B>());
   }
 
   /// The paper's pretraining augmentation at the configured size. Its blur sigma, U(0.1, 2) px,
@@ -301,7 +314,7 @@ class GridRunner {
       plan = dist::sync_with_main(title + " seed " + std::to_string(seed), plan);
       if (!main_ && plan == "done") continue;
       try {
-        B backbone;
+        auto backbone = make_backbone<B>();
         if (plan == "done") {
           backbone::load_backbone(backbone, weights);
           log_ << "  pretraining done earlier: " << weights.string() << "\n";
@@ -342,7 +355,8 @@ class GridRunner {
             log_ << "  resuming from " << plan.substr(7) << "\n";
           }
           log_ << "  pretraining on " << files.size() << " cut-outs, " << options.epochs() << " epochs\n";
-          T trainer(options, method_options, optim::LarsOptions(), augment::RadioSymmetric(pretrain_augment()));
+          T trainer(options, backbone_options<B>(), method_options, optim::LarsOptions(),
+                    augment::RadioSymmetric(pretrain_augment()));
           data::LoaderOptions lo;
           lo.num_workers = cfg_.workers;
           lo.preprocess.clip_sigma = cfg_.clip_sigma;
@@ -430,6 +444,9 @@ class GridRunner {
       md << "Every cut-out's background was floored at its median + " << cfg_.clip_sigma
          << " sigma (sigma-clipped statistics) before min-max, in pretraining and evaluation (`clip_sigma`), as "
             "MiraBest's own preprocessing does; the paper normalises by plain min-max.\n\n";
+    if (cfg_.cifar_stem)
+      md << "Every backbone, random init included, has solo-learn's CIFAR stem (3x3 stride-1 conv1, no max-pool; "
+            "`cifar_stem`); the paper's has the ImageNet stem.\n\n";
     md << "Accuracy (%) of the last epoch, mean ± std over " << cfg_.seeds.size() << " pretraining seed(s) x "
        << (cfg_.protocol.only_folds.empty() ? cfg_.protocol.folds : static_cast<int>(cfg_.protocol.only_folds.size()))
        << " fold(s) of " << cfg_.protocol.folds << "-fold stratified cross-validation; best of each block in bold. "
