@@ -5,11 +5,17 @@ Loads radiossl backbones (backbone.pt, or a Trainer last.ckpt) into torchvision'
 features of the synthetic labeled sets (NaN -> min, min-max, bilinear resize, 3 channels, eval
 mode) and scores them by kNN (cosine, k 20, T 0.07) and by a converged L-BFGS logistic regression
 on standardised features, each the mean over 3 folds. `random` stands for a random-init backbone.
+Two baselines without a network tell how much of a set simple image statistics already separate:
+`pixels` (the SIZE x SIZE prepared pixels themselves) and `stats` (15 hand-made statistics: the
+intensity's mean, std and percentiles, the fraction of pixels over 0.1/0.25/0.5, the source's
+second moments, and the counts of islands and peaks; see stats_features).
 
-Usage: /usr/bin/python3 tools/probe_features.py DATA_DIR SIZE [--arch resnet18] random|FILE...
+Usage: /usr/bin/python3 tools/probe_features.py DATA_DIR SIZE [--arch resnet18] random|pixels|stats|FILE...
 (DATA_DIR is simulate_sky's output, e.g. runs/quick/data; SIZE the eval size, 32 for quick.)
 Env: T (threads, default 2), BNTRAIN=1 (batch statistics instead of running statistics), CLIP=k (floor
-the background at median + k sigma before min-max, as radiossl's clip_sigma; tools/clip_floor.py).
+the background at median + k sigma before min-max, as radiossl's clip_sigma; tools/clip_floor.py), AA=1
+(antialiased bicubic resize, as radiossl's evaluation resizes, instead of plain bilinear: at 32 px
+plain bilinear samples a 224 px VLASS cut-out one pixel in seven and misses faint components).
 """
 import csv
 import os
@@ -44,7 +50,11 @@ def load_set(name):
         lo, hi = a.min(), a.max()
         a = (a - lo) / (hi - lo) if hi > lo else a * 0
         t = torch.from_numpy(a)[None, None]
-        xs.append(F.interpolate(t, size=(SIZE, SIZE), mode="bilinear", align_corners=False)[0])
+        if os.environ.get("AA") == "1":
+            t = F.interpolate(t, size=(SIZE, SIZE), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+        else:
+            t = F.interpolate(t, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+        xs.append(t[0])
     return torch.cat(xs).unsqueeze(1).repeat(1, 3, 1, 1), torch.tensor([classes.index(r["label"]) for r in rows])
 
 
@@ -59,6 +69,50 @@ def model(ck):
             sd = {k[len("backbone."):]: v for k, v in sd.items() if k.startswith("backbone.")}
         m.load_state_dict(sd, strict=True)
     return m.eval()
+
+
+def islands(mask):
+    """Number of 4-connected components of a 2-D boolean array (a flood fill: no scipy here)."""
+    seen = np.zeros_like(mask)
+    count = 0
+    h, w = mask.shape
+    for i, j in zip(*np.nonzero(mask)):
+        if seen[i, j]:
+            continue
+        count += 1
+        stack = [(i, j)]
+        seen[i, j] = True
+        while stack:
+            a, b = stack.pop()
+            for c, d in ((a + 1, b), (a - 1, b), (a, b + 1), (a, b - 1)):
+                if 0 <= c < h and 0 <= d < w and mask[c, d] and not seen[c, d]:
+                    seen[c, d] = True
+                    stack.append((c, d))
+    return count
+
+
+def stats_features(x):
+    """15 statistics per prepared image (one plane of x [N, 3, S, S], values in [0, 1])."""
+    img = x[:, 0]
+    n, s, _ = img.shape
+    flat = img.reshape(n, -1)
+    q = torch.quantile(flat, torch.tensor([0.5, 0.9, 0.99]), dim=1).T
+    frac = torch.stack([(flat > t).float().mean(1) for t in (0.1, 0.25, 0.5)], 1)
+    # Second moments of the intensity above the median: the source's extent and elongation.
+    wgt = (img - q[:, 0, None, None]).clamp(min=0)
+    wsum = wgt.sum((1, 2)) + 1e-9
+    yy, xx = torch.meshgrid(torch.arange(s, dtype=torch.float32), torch.arange(s, dtype=torch.float32), indexing="ij")
+    my, mx = (wgt * yy).sum((1, 2)) / wsum, (wgt * xx).sum((1, 2)) / wsum
+    dy, dx = yy - my[:, None, None], xx - mx[:, None, None]
+    cyy, cxx, cxy = [(wgt * v).sum((1, 2)) / wsum for v in (dy * dy, dx * dx, dx * dy)]
+    tr, det = cyy + cxx, cyy * cxx - cxy * cxy
+    disc = (tr * tr / 4 - det).clamp(min=0).sqrt()
+    major, minor = tr / 2 + disc, (tr / 2 - disc).clamp(min=0)
+    peaks = ((img == F.max_pool2d(img[:, None], 3, 1, 1)[:, 0]) & (img > 0.3)).sum((1, 2)).float()
+    isl = torch.tensor([[islands((im > t).numpy()) for t in (0.1, 0.3)] for im in img], dtype=torch.float32)
+    return torch.cat([flat.mean(1, keepdim=True), flat.std(1, keepdim=True), q, frac,
+                      torch.stack([major.sqrt(), minor.sqrt(), minor.sqrt() / (major.sqrt() + 1e-9), peaks], 1),
+                      isl, wsum[:, None] / (s * s)], 1)
 
 
 def folds(y, k=3):
@@ -93,9 +147,10 @@ def logreg(f, y, tr, te):
 
 sets = {n: load_set(n) for n in ["mirabest", "rgz", "msrs", "vlass"]}
 print("| backbone | " + " | ".join(f"{n} kNN | {n} logreg" for n in sets) + " |")
+features = {"pixels": lambda x: x[:, 0].flatten(1), "stats": stats_features}
 for ck in ckpts:
-    m = model(ck)
-    if os.environ.get("BNTRAIN"):
+    m = features.get(ck) or model(ck)
+    if os.environ.get("BNTRAIN") and ck not in features:
         m.train()
     cells = []
     for x, y in sets.values():
