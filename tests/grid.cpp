@@ -92,7 +92,7 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK(science.batch_size * science.epochs_curated == 640);  // x 1664 / 32 cut-outs = 1040 steps
   CHECK(science.clip_sigma == 3.0);
   CHECK(science.protocol.only_folds.empty());
-  CHECK((science.protocol.protocols == std::vector<eval::Protocol>{eval::Protocol::linear}));
+  CHECK((science.protocol.protocols == std::vector<eval::Protocol>{eval::Protocol::linear, eval::Protocol::knn}));
   CHECK(science.pretrain_size == quick.pretrain_size);
   CHECK(science.protocol.linear.standardize());
 
