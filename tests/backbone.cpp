@@ -126,7 +126,7 @@ TEST_CASE("ResNet options: narrow widths, one channel, CIFAR stem, init", "[back
   CHECK_THROWS_AS(bb::ResNet18(bb::ResNetOptions().width(0)), radiossl::Error);
 }
 
-TEST_CASE("load_backbone: saved weights load back; a file of other shapes is refused, naming the tensor",
+TEST_CASE("load_backbone: saved weights load back, and a file of other shapes is refused naming the tensor",
           "[backbone]") {
   const auto path = std::filesystem::temp_directory_path() / "radiossl_backbone_shapes.pt";
   bb::ResNet18 cifar(bb::ResNetOptions().width(4).cifar_stem(true));
