@@ -196,8 +196,9 @@ int main(int argc, char** argv) try {
     return 2;
   }
   const auto t = static_cast<int>(threads);
-  return backbone == "resnet18" ? embed<backbone::ResNet18>(data, weights, size, batch, t, out, l2, clip_sigma, cifar_stem)
-                                : embed<backbone::ResNet50>(data, weights, size, batch, t, out, l2, clip_sigma, cifar_stem);
+  return backbone == "resnet18"
+             ? embed<backbone::ResNet18>(data, weights, size, batch, t, out, l2, clip_sigma, cifar_stem)
+             : embed<backbone::ResNet50>(data, weights, size, batch, t, out, l2, clip_sigma, cifar_stem);
 } catch (const std::exception& e) {
   std::cerr << "embed: " << e.what() << "\n";
   return 1;
