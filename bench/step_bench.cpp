@@ -11,6 +11,8 @@
 ///   RADIOSSL_BENCH_BATCH          batch size (32)
 ///   RADIOSSL_BENCH_PX             comma-separated image sizes replacing 64,224 / 224 (e.g. 32)
 ///   RADIOSSL_BENCH_CHANNELS_LAST  0/1: override the Trainer's layout default (to measure both)
+///   RADIOSSL_BENCH_WINOGRAD       0/1: override the Trainer's Winograd default (CPU; to measure
+///                                 against the peer with the same direct convolutions too)
 ///   RADIOSSL_BENCH_BF16           0/1: override the Trainer's bf16 autocast default (CUDA only)
 ///   RADIOSSL_BENCH_CUDNN_BENCHMARK 1: let cuDNN pick its fastest algorithms (as the peer's flag)
 ///   RADIOSSL_BENCH_FITS_DIR       e2e_bench's FITS files (the bench is skipped without it)
@@ -71,6 +73,7 @@ Trainer<B, M, augment::RadioSymmetric, optim::LARS> make_trainer(std::int64_t ba
   if constexpr (requires { method_options.whitening_size(batch); }) method_options.whitening_size(batch).whitening_eps(1e-3);
   return Trainer<B, M, augment::RadioSymmetric, optim::LARS>(TrainerOptions()
                                                                  .channels_last(env_flag("RADIOSSL_BENCH_CHANNELS_LAST"))
+                                                                 .winograd(env_flag("RADIOSSL_BENCH_WINOGRAD"))
                                                                  .bf16_autocast(env_flag("RADIOSSL_BENCH_BF16"))
                                                                  .device(bench_device())
                                                                  .num_threads(threads)
@@ -86,7 +89,7 @@ template <class B, class M>
 void label(benchmark::State& state, const auto& trainer) {
   state.counters["images_per_s"] = benchmark::Counter(static_cast<double>(trainer.options().batch_size()),
                                                       benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(M::Impl::name) + " " + trainer.device().str() +
+  state.SetLabel(std::string(M::Impl::name) + " " + trainer.device().str() + (trainer.winograd() ? " winograd" : "") +
                  " threads=" + env_or("RADIOSSL_BENCH_THREADS", "2"));
 }
 

@@ -42,5 +42,27 @@ elseif(NOT TARGET radiossl::gloo)
   endif()
 endif()
 
+# Winograd 3x3 convolutions (include/radiossl/backbone/winograd_conv.hpp) call oneDNN directly: the
+# libdnnl.so.2 that Debian's LibTorch itself loads, with its headers from libdnnl-dev. Without them
+# radiossl still builds, and the convolutions stay LibTorch's. -DRADIOSSL_NO_DNNL=ON skips the search
+# (a LibTorch with its own oneDNN linked in, where a second copy would only add weight).
+if(NOT TARGET radiossl::dnnl)
+  add_library(radiossl::dnnl INTERFACE IMPORTED GLOBAL)
+  if(RADIOSSL_NO_DNNL)
+    message(STATUS "radiossl: RADIOSSL_NO_DNNL: Winograd convolutions disabled")
+  else()
+    find_path(RADIOSSL_DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp)
+    find_library(RADIOSSL_DNNL_LIBRARY NAMES dnnl libdnnl.so.2)
+    if(RADIOSSL_DNNL_INCLUDE_DIR AND RADIOSSL_DNNL_LIBRARY)
+      set_target_properties(radiossl::dnnl PROPERTIES
+        INTERFACE_COMPILE_DEFINITIONS RADIOSSL_HAVE_DNNL
+        INTERFACE_INCLUDE_DIRECTORIES "${RADIOSSL_DNNL_INCLUDE_DIR}"
+        INTERFACE_LINK_LIBRARIES "${RADIOSSL_DNNL_LIBRARY}")
+    else()
+      message(STATUS "radiossl: oneDNN headers not found: Winograd convolutions disabled (Debian: libdnnl-dev)")
+    endif()
+  endif()
+endif()
+
 set(RADIOSSL_DEPENDENCY_TARGETS torch range-v3::range-v3 Boost::headers nlohmann_json::nlohmann_json
-    PNG::PNG PkgConfig::CFITSIO PkgConfig::WCSLIB Threads::Threads radiossl::gloo)
+    PNG::PNG PkgConfig::CFITSIO PkgConfig::WCSLIB Threads::Threads radiossl::gloo radiossl::dnnl)

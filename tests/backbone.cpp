@@ -18,6 +18,7 @@
 #include "radiossl/backbone/max_pool.hpp"
 #include "radiossl/backbone/resnet.hpp"
 #include "radiossl/backbone/stem_conv.hpp"
+#include "radiossl/backbone/winograd_conv.hpp"
 #include "radiossl/concepts/backbone.hpp"
 #include "radiossl/error.hpp"
 #include "radiossl/torch_fwd.hpp"
@@ -215,6 +216,113 @@ TEST_CASE("backbone::conv2d: LibTorch's convolution, with the batched weight gra
         std::string::npos);
   torch::NoGradGuard no_grad;
   CHECK_FALSE(bb::conv2d(torch::randn({2, 8, 2, 2}), w.to(torch::kFloat), 1, 1).requires_grad());
+}
+
+namespace {
+/// closeness within `scale` times the largest |expected|: Winograd's error is relative to the
+/// magnitudes summed, not to each (possibly tiny) output.
+std::string close_to_scale(const torch::Tensor& actual, const torch::Tensor& expected, double scale) {
+  return closeness(actual, expected, 0.0, scale * expected.abs().max().item<double>());
+}
+}  // namespace
+
+TEST_CASE("backbone::winograd_conv3x3: torch::conv2d's output and gradients to float32 rounding", "[backbone]") {
+#if defined(RADIOSSL_HAVE_DNNL)
+  // oneDNN's Winograd kernel needs AVX-512: where the CPU has it, this build must run it.
+  if (__builtin_cpu_supports("avx512f")) REQUIRE(bb::winograd_available());
+#endif
+  if (!bb::winograd_available()) {
+    WARN("no Winograd convolutions in this build or on this CPU: only the fallbacks are checked");
+    CHECK_FALSE(bb::winograd_conv3x3(torch::randn({2, 8, 8, 8}), torch::randn({8, 8, 3, 3})).has_value());
+    return;
+  }
+  struct Shape {
+    std::int64_t batch, in, out, h, w;
+  };
+  // Square and oblong maps, a map whose side is no multiple of the 4x4 tile, unequal channels.
+  const Shape shapes[] = {{3, 16, 24, 12, 12}, {2, 8, 8, 7, 10}, {4, 32, 16, 4, 4}};
+  for (const auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast})
+  for (const auto& s : shapes) {
+    CAPTURE(s.batch, s.in, s.out, s.h, s.w, format);
+    const auto x = torch::randn({s.batch, s.in, s.h, s.w}).contiguous(format).requires_grad_();
+    const auto w = (torch::randn({s.out, s.in, 3, 3}) * 0.1).contiguous(format).requires_grad_();
+    const auto x_ref = x.detach().clone().requires_grad_();
+    const auto w_ref = w.detach().clone().requires_grad_();
+    const auto y = bb::winograd_conv3x3(x, w);
+    REQUIRE(y.has_value());
+    const auto y_ref = torch::conv2d(x_ref, w_ref, {}, 1, 1);
+    CHECK(y->suggest_memory_format() == y_ref.suggest_memory_format());
+    CHECK(close_to_scale(*y, y_ref, 1e-5) == "ok");
+    const auto dy = torch::randn_like(y_ref);
+    y->backward(dy);
+    y_ref.backward(dy);
+    CHECK(close_to_scale(x.grad(), x_ref.grad(), 1e-5) == "ok");
+    CHECK(close_to_scale(w.grad(), w_ref.grad(), 1e-5) == "ok");
+    CHECK(w.grad().suggest_memory_format() == format);
+  }
+  const auto x = torch::randn({2, 8, 8, 8});
+  const auto w = (torch::randn({8, 8, 3, 3}) * 0.1).requires_grad_();
+  {  // weight gradient only (the first block's input needs none)
+    const auto y = bb::winograd_conv3x3(x, w).value();
+    y.sum().backward();
+    const auto w_ref = w.detach().clone().requires_grad_();
+    torch::conv2d(x, w_ref, {}, 1, 1).sum().backward();
+    CHECK(close_to_scale(w.grad(), w_ref.grad(), 1e-5) == "ok");
+  }
+  {  // without a graph (EMA teachers): the same output, nothing to differentiate
+    torch::NoGradGuard no_grad;
+    const auto y = bb::winograd_conv3x3(x, w).value();
+    CHECK_FALSE(y.requires_grad());
+    CHECK(close_to_scale(y, torch::conv2d(x, w, {}, 1, 1), 1e-5) == "ok");
+  }
+  // Where it does not apply, the caller keeps LibTorch's: maps under winograd_min_pixels, float64,
+  // other kernels; and bb::conv2d only for stride 1 and padding 1.
+  CHECK_FALSE(bb::winograd_conv3x3(torch::randn({2, 8, 3, 3}), w).has_value());
+  CHECK_FALSE(bb::winograd_conv3x3(x.to(torch::kDouble), w.to(torch::kDouble)).has_value());
+  CHECK_FALSE(bb::winograd_conv3x3(x, torch::randn({8, 8, 5, 5})).has_value());
+  CHECK(bb::conv2d(x, w, 1, 1, true).grad_fn()->name().find("Winograd") != std::string::npos);
+  CHECK(bb::conv2d(x, w, 2, 1, true).grad_fn()->name().find("Winograd") == std::string::npos);
+  CHECK(bb::conv2d(x, w, 1, 1).grad_fn()->name().find("Winograd") == std::string::npos);
+}
+
+TEST_CASE("ResNet set_winograd: the same features and gradients, switched in every block and in clones",
+          "[backbone]") {
+  bb::ResNet18 net(bb::ResNetOptions().width(8));
+  CHECK(bb::set_winograd(*net, true) == 8);  // every BasicBlock
+  const bool on = bb::winograd_available();
+  auto copy = std::dynamic_pointer_cast<bb::ResNet18Impl>(net->clone());
+  REQUIRE(copy);
+  std::int64_t copied = 0;  // EMA teachers are clones: the switch is copied with the block
+  for (const auto& m : copy->modules())
+    if (auto* sw = dynamic_cast<bb::WinogradSwitch*>(m.get())) copied += sw->winograd() ? 1 : 0;
+  CHECK(copied == 8);
+  bb::ResNet18 direct(bb::ResNetOptions().width(8));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : direct->named_parameters()) p.value().copy_(net->named_parameters()[p.key()]);
+  }
+  const auto x = torch::randn({4, 3, 64, 64});
+  const auto y = net->forward(x), y_ref = direct->forward(x);
+  bool seen = false;  // the graph holds a Winograd node exactly where it is available
+  std::vector<torch::autograd::Node*> stack{y.grad_fn().get()};
+  std::set<torch::autograd::Node*> visited;
+  while (!stack.empty()) {
+    auto* n = stack.back();
+    stack.pop_back();
+    if (n == nullptr || !visited.insert(n).second) continue;
+    seen = seen || n->name().find("Winograd") != std::string::npos;
+    for (const auto& e : n->next_edges()) stack.push_back(e.function.get());
+  }
+  CHECK(seen == on);
+  CHECK(close_to_scale(y, y_ref, 1e-4) == "ok");
+  y.pow(2).sum().backward();
+  y_ref.pow(2).sum().backward();
+  const auto grads = direct->named_parameters();
+  for (const auto& p : net->named_parameters()) {
+    CAPTURE(p.key());
+    CHECK(close_to_scale(p.value().grad(), grads[p.key()].grad(), 1e-4) == "ok");
+  }
+  CHECK(bb::set_winograd(*net, false) == 8);
 }
 
 TEST_CASE("backbone::max_pool2d: LibTorch's values, indices and gradient, on CPU NCHW maps", "[backbone]") {

@@ -20,6 +20,7 @@
 #include "radiossl/backbone/resnet.hpp"
 #include "radiossl/callbacks/csv_log.hpp"
 #include "radiossl/callbacks/progress.hpp"
+#include "radiossl/method/byol.hpp"
 #include "radiossl/method/simclr.hpp"
 #include "radiossl/optim/adamw.hpp"
 #include "radiossl/optim/lars.hpp"
@@ -198,6 +199,34 @@ TEST_CASE("Trainer: builds its backbone from backbone options, seeded as the def
   const auto defaults = by_default.backbone()->named_parameters();
   CHECK(by_options.backbone()->conv1->weight.size(2) == 7);
   for (const auto& p : by_options.backbone()->named_parameters()) CHECK(torch::equal(defaults[p.key()], p.value()));
+  fs::remove_all(out);
+}
+
+TEST_CASE("Trainer: on a CPU, ResNet's 3x3 convolutions run by Winograd where available, teachers too", "[trainer]") {
+  namespace bb = radiossl::backbone;
+  using T = Trainer<bb::ResNet18, radiossl::method::BYOL, IdentityAugment, optim::SGD>;
+  const auto out = fresh_dir("winograd");
+  const auto narrow = bb::ResNetOptions().width(4);
+  auto switched_on = [](torch::nn::Module& module) {
+    std::int64_t n = 0;
+    for (const auto& m : module.modules())
+      if (auto* s = dynamic_cast<bb::WinogradSwitch*>(m.get())) n += s->winograd() ? 1 : 0;
+    return n;
+  };
+  const bool available = bb::winograd_available();
+  const std::int64_t blocks = available ? 8 : 0;
+  T by_default(toy_options(out), narrow);
+  CHECK(by_default.winograd() == available);
+  CHECK(switched_on(*by_default.backbone()) == blocks);
+  by_default.method()->on_train_start(by_default.backbone());  // BYOL clones its EMA teacher here
+  CHECK(switched_on(*by_default.method()) == blocks);
+  T off(toy_options(out).winograd(false), narrow);
+  CHECK_FALSE(off.winograd());
+  CHECK(switched_on(*off.backbone()) == 0);
+  if (available)
+    CHECK(T(toy_options(out).winograd(true), narrow).winograd());
+  else
+    CHECK_THROWS_WITH(T(toy_options(out).winograd(true), narrow), Catch::Contains("libdnnl-dev"));
   fs::remove_all(out);
 }
 

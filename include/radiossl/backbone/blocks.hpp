@@ -31,7 +31,7 @@ inline torch::nn::Sequential downsample(std::int64_t in, std::int64_t out, std::
 
 /// The two-convolution block of ResNet-18/34 (expansion 1). Submodule names follow torchvision:
 /// `conv1`, `bn1`, `conv2`, `bn2`, `downsample` (only when the shape changes).
-class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
+class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl>, public WinogradSwitch {
  public:
   static constexpr std::int64_t expansion = 1;
 
@@ -53,9 +53,10 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    // backbone::conv2d: the modules' own convolution, with a faster weight gradient on tiny maps.
-    torch::Tensor out = bn1(backbone::conv2d(x, conv1->weight, stride_, 1)).relu_();
-    out = bn2(backbone::conv2d(out, conv2->weight, 1, 1));
+    // backbone::conv2d: the modules' own convolution, with a faster weight gradient on tiny maps,
+    // and by Winograd when switched on.
+    torch::Tensor out = bn1(backbone::conv2d(x, conv1->weight, stride_, 1, winograd())).relu_();
+    out = bn2(backbone::conv2d(out, conv2->weight, 1, 1, winograd()));
     out += downsample ? downsample->forward(x) : x;
     return out.relu_();
   }
@@ -74,7 +75,7 @@ TORCH_MODULE(BasicBlock);
 
 /// The 1x1-3x3-1x1 block of ResNet-50/101/152 (expansion 4), stride on the 3x3 convolution
 /// (torchvision's "ResNet V1.5"). Names: `conv1..3`, `bn1..3`, `downsample`.
-class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
+class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl>, public WinogradSwitch {
  public:
   static constexpr std::int64_t expansion = 4;
 
@@ -98,7 +99,7 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
 
   torch::Tensor forward(const torch::Tensor& x) {
     torch::Tensor out = bn1(conv1(x)).relu_();
-    out = bn2(backbone::conv2d(out, conv2->weight, stride_, 1)).relu_();
+    out = bn2(backbone::conv2d(out, conv2->weight, stride_, 1, winograd())).relu_();
     out = bn3(conv3(out));
     out += downsample ? downsample->forward(x) : x;
     return out.relu_();

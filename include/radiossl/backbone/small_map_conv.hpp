@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "radiossl/backbone/winograd_conv.hpp"
 #include "radiossl/detail/onednn_matmul.hpp"
 #include "radiossl/torch_fwd.hpp"
 
@@ -76,9 +77,12 @@ struct SmallMapConvFunction : torch::autograd::Function<SmallMapConvFunction> {
 /// convolution with zero padding, as ResNet's blocks run theirs. Where it is faster (float32 on a
 /// CPU with oneDNN, a trainable weight, a kernel larger than 1x1, output maps of at most
 /// `small_map_pixels`) the weight gradient is the batched product above; the forward result is
-/// LibTorch's and the gradients agree with LibTorch's to float32 rounding.
+/// LibTorch's and the gradients agree with LibTorch's to float32 rounding. With `winograd`, a 3x3
+/// stride-1 convolution runs by winograd_conv3x3 where that applies (backbone/winograd_conv.hpp).
 inline torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& weight, std::int64_t stride,
-                            std::int64_t padding) {
+                            std::int64_t padding, bool winograd = false) {
+  if (winograd && stride == 1 && padding == 1)
+    if (auto y = winograd_conv3x3(x, weight)) return *std::move(y);
   const bool eligible = x.dim() == 4 && weight.dim() == 4 && x.device().is_cpu() && !x.is_mkldnn() &&
                         x.scalar_type() == torch::kFloat && weight.scalar_type() == torch::kFloat &&
                         torch::GradMode::is_enabled() && weight.requires_grad() &&
