@@ -18,9 +18,10 @@
 /// 64-channel 56x56 map, both ways). On 2x2 maps (64 px inputs) the 4x4 tiles are mostly padding
 /// and Winograd was 2.6x slower, on 4x4 maps about equal: `winograd_min_pixels`.
 ///
-/// Winograd's transforms round differently from direct summation: outputs agree with
-/// torch::conv2d to about 1e-5 relative in float32 (tests/backbone.cpp), as cuDNN's Winograd
-/// kernels do on GPUs. It is off unless asked for (ResNet's `set_winograd`, TrainerOptions::winograd).
+/// Winograd's transforms round differently from direct summation, as cuDNN's Winograd kernels do
+/// on GPUs: outputs and gradients agree with torch::conv2d to about 1e-6 of their largest value in
+/// float32 (tests/backbone.cpp checks 1e-5). A backbone's blocks use it once switched on
+/// (`set_winograd`); the Trainer switches it on where available (TrainerOptions::winograd).
 ///
 /// Needs oneDNN's headers at build time (Debian: libdnnl-dev; CMake defines RADIOSSL_HAVE_DNNL and
 /// links the same libdnnl.so.2 that Debian's LibTorch loads). Without them, or on a CPU without the
