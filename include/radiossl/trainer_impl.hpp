@@ -97,8 +97,8 @@ struct TrainerOptions {
   /// says it is faster there (`B::Impl::channels_last_on_cpu`: ResNet-50 yes, ResNet-18 no).
   TORCH_ARG(std::optional<bool>, channels_last) = std::nullopt;
   /// On a CPU, run the backbone's 3x3 stride-1 convolutions by Winograd's algorithm on oneDNN
-  /// (backbone/winograd_conv.hpp: about twice as fast as LibTorch's direct ones, outputs equal to
-  /// about 1e-5 relative); unset: on where available (backbone::winograd_available()). true where
+  /// (backbone/winograd_conv.hpp: about twice as fast as LibTorch's direct ones, outputs within
+  /// about 1e-6 of their largest value); unset: on where available (backbone::winograd_available()). true where
   /// it is not available is an error. Teachers held by the method follow the backbone.
   TORCH_ARG(std::optional<bool>, winograd) = std::nullopt;
   /// bf16 autocast of the forward pass; unset: on for CUDA only.
