@@ -17,6 +17,7 @@
 
 #include "radiossl/augment/presets.hpp"
 #include "radiossl/backbone/checkpoint.hpp"
+#include "radiossl/backbone/winograd_conv.hpp"
 #include "radiossl/eval/features.hpp"
 #include "radiossl/io/manifest.hpp"
 
@@ -27,10 +28,12 @@ namespace {
 const char* usage =
     "usage: embed --data DIR|manifest.csv|info.json|LIST [--weights FILE] [--backbone resnet18|resnet50]\n"
     "             [--size PX] [--batch N] [--threads N] [--out PREFIX] [--l2-normalize] [--clip-sigma K]\n"
-    "             [--cifar-stem]\n"
+    "             [--cifar-stem] [--no-winograd]\n"
     "  --clip-sigma K: floor the background at median + K sigma before min-max, as a grid run with\n"
     "                  clip_sigma K evaluates (default 0: plain min-max)\n"
-    "  --cifar-stem:   the backbone has solo-learn's CIFAR stem, as a grid run with cifar_stem true\n";
+    "  --cifar-stem:   the backbone has solo-learn's CIFAR stem, as a grid run with cifar_stem true\n"
+    "  --no-winograd:  LibTorch's direct 3x3 convolutions on CPU instead of Winograd's (features then\n"
+    "                  differ by about 1e-6 of their largest value)\n";
 
 /// A bad command line: one line and the usage, exit code 2.
 struct UsageError : std::runtime_error {
@@ -87,37 +90,48 @@ struct Tracked {
   }
 };
 
+/// The command line's settings.
+struct EmbedOptions {
+  fs::path data, out = "embeddings";
+  std::string weights, backbone = "resnet18";
+  std::int64_t size = 224, batch = 64;
+  int threads = 2;
+  bool l2 = false, cifar_stem = false;
+  bool winograd = true;  ///< on CPU where available, as a grid run evaluates (backbone/winograd_conv.hpp)
+  double clip_sigma = 0.0;
+};
+
 template <class B>
-int embed(const fs::path& data, const std::string& weights, std::int64_t size, std::int64_t batch, int threads,
-          const fs::path& out, bool l2, double clip_sigma, bool cifar_stem) {
-  torch::set_num_threads(threads);
+int embed(const EmbedOptions& opt) {
+  torch::set_num_threads(opt.threads);
   const auto device = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   torch::manual_seed(0);
-  B net(typename B::Impl::Options().cifar_stem(cifar_stem));
-  if (weights.empty()) std::cerr << "embed: no --weights given: features of a randomly initialised backbone\n";
-  else backbone::load_backbone(net, weights);
+  B net(typename B::Impl::Options().cifar_stem(opt.cifar_stem));
+  if (opt.weights.empty()) std::cerr << "embed: no --weights given: features of a randomly initialised backbone\n";
+  else backbone::load_backbone(net, opt.weights);
   net->to(device);
+  backbone::set_winograd(*net.ptr(), opt.winograd && device.is_cpu() && backbone::winograd_available());
 
-  auto [files, labels] = list_input(data);
+  auto [files, labels] = list_input(opt.data);
   data::LoaderOptions o;  // as eval::make_loader sets it up, but skipping unreadable files
-  o.batch_size = batch;
-  o.num_workers = threads;
+  o.batch_size = opt.batch;
+  o.num_workers = opt.threads;
   o.shuffle = false;
   o.drop_last = false;
-  o.preprocess.clip_sigma = clip_sigma;
+  o.preprocess.clip_sigma = opt.clip_sigma;
   o.on_bad_file = [](const std::string& name, const std::string& error) {
     std::cerr << "embed: skipping unreadable " << name << ": " << error << "\n";
   };
-  data::Loader loader(data::FileSource(files), augment::Eval(size), o);
+  data::Loader loader(data::FileSource(files), augment::Eval(opt.size), o);
   Tracked tracked(loader);
   torch::Tensor feats = eval::extract_features(net, tracked, 0, device).first;
-  if (tracked.rows.empty()) throw Error(data.string() + ": no readable image");
-  if (l2) feats = torch::nn::functional::normalize(feats, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  if (tracked.rows.empty()) throw Error(opt.data.string() + ": no readable image");
+  if (opt.l2) feats = torch::nn::functional::normalize(feats, torch::nn::functional::NormalizeFuncOptions().dim(1));
   feats = feats.contiguous();
 
   const std::int64_t n = feats.size(0), d = feats.size(1);
-  if (!out.parent_path().empty()) fs::create_directories(out.parent_path());
-  const fs::path csv_path = out.string() + ".csv", npy_path = out.string() + ".npy";
+  if (!opt.out.parent_path().empty()) fs::create_directories(opt.out.parent_path());
+  const fs::path csv_path = opt.out.string() + ".csv", npy_path = opt.out.string() + ".npy";
   std::ofstream csv(csv_path);
   csv << "file,label";
   for (std::int64_t j = 0; j < d; ++j) csv << ",f" << j;
@@ -141,10 +155,7 @@ int embed(const fs::path& data, const std::string& weights, std::int64_t size, s
 
 int main(int argc, char** argv) try {
   std::vector<std::string> args(argv + 1, argv + argc);
-  std::string data, weights, backbone = "resnet18", out = "embeddings";
-  std::int64_t size = 224, batch = 64, threads = 2;
-  bool l2 = false, cifar_stem = false;
-  double clip_sigma = 0.0;
+  EmbedOptions opt;
   try {
     for (std::size_t i = 0; i < args.size(); ++i) {
       const auto& a = args[i];
@@ -163,23 +174,24 @@ int main(int argc, char** argv) try {
         if (used != v.size() || x < 1) throw UsageError(a + ": expected a positive integer, got '" + v + "'");
         return x;
       };
-      if (a == "--data") data = value();
-      else if (a == "--weights") weights = value();
-      else if (a == "--backbone") backbone = value();
-      else if (a == "--size") size = number();
-      else if (a == "--batch") batch = number();
-      else if (a == "--threads") threads = number();
-      else if (a == "--out") out = value();
-      else if (a == "--l2-normalize") l2 = true;
-      else if (a == "--cifar-stem") cifar_stem = true;
+      if (a == "--data") opt.data = value();
+      else if (a == "--weights") opt.weights = value();
+      else if (a == "--backbone") opt.backbone = value();
+      else if (a == "--size") opt.size = number();
+      else if (a == "--batch") opt.batch = number();
+      else if (a == "--threads") opt.threads = static_cast<int>(number());
+      else if (a == "--out") opt.out = value();
+      else if (a == "--l2-normalize") opt.l2 = true;
+      else if (a == "--cifar-stem") opt.cifar_stem = true;
+      else if (a == "--no-winograd") opt.winograd = false;
       else if (a == "--clip-sigma") {
         const auto v = value();
         std::size_t used = 0;
         try {
-          clip_sigma = std::stod(v, &used);
+          opt.clip_sigma = std::stod(v, &used);
         } catch (const std::logic_error&) {
         }
-        if (used == 0 || used != v.size() || !(clip_sigma >= 0.0))
+        if (used == 0 || used != v.size() || !(opt.clip_sigma >= 0.0))
           throw UsageError(a + ": expected a number >= 0, got '" + v + "'");
       }
       else if (a == "--help" || a == "-h") {
@@ -187,18 +199,15 @@ int main(int argc, char** argv) try {
         return 0;
       } else throw UsageError("unknown argument '" + a + "'");
     }
-    if (data.empty()) throw UsageError("--data is required");
-    if (!fs::exists(data)) throw UsageError("--data " + data + ": no such file or directory");
-    if (backbone != "resnet18" && backbone != "resnet50")
-      throw UsageError("--backbone: expected resnet18 or resnet50, got '" + backbone + "'");
+    if (opt.data.empty()) throw UsageError("--data is required");
+    if (!fs::exists(opt.data)) throw UsageError("--data " + opt.data.string() + ": no such file or directory");
+    if (opt.backbone != "resnet18" && opt.backbone != "resnet50")
+      throw UsageError("--backbone: expected resnet18 or resnet50, got '" + opt.backbone + "'");
   } catch (const UsageError& e) {
     std::cerr << "embed: " << e.what() << " (embed --help shows the usage)\n";
     return 2;
   }
-  const auto t = static_cast<int>(threads);
-  return backbone == "resnet18"
-             ? embed<backbone::ResNet18>(data, weights, size, batch, t, out, l2, clip_sigma, cifar_stem)
-             : embed<backbone::ResNet50>(data, weights, size, batch, t, out, l2, clip_sigma, cifar_stem);
+  return opt.backbone == "resnet18" ? embed<backbone::ResNet18>(opt) : embed<backbone::ResNet50>(opt);
 } catch (const std::exception& e) {
   std::cerr << "embed: " << e.what() << "\n";
   return 1;

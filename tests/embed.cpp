@@ -15,6 +15,7 @@
 
 #include "radiossl/augment/presets.hpp"
 #include "radiossl/backbone/checkpoint.hpp"
+#include "radiossl/backbone/winograd_conv.hpp"
 #include "radiossl/eval/features.hpp"
 #include "radiossl/io/fits.hpp"
 #include "radiossl/io/manifest.hpp"
@@ -146,6 +147,31 @@ TEST_CASE("embed: manifest -> CSV and .npy features equal to the evaluation's", 
   CHECK(csv_vs_npy == 0);
   CHECK(max_diff < 1e-4);
   CHECK(expected.abs().sum().item<double>() > 0.0);  // not a trivially equal all-zero output
+
+  SECTION("--no-winograd: LibTorch's direct convolutions, as the in-process features; the default differs by rounding only") {
+    const auto direct_out = dir.path / "direct";
+    REQUIRE(run_embed("--data " + (data / "manifest.csv").string() + " --weights " + (dir.path / "r18.pt").string() +
+                          " --size 32 --batch 2 --threads 1 --no-winograd --out " + direct_out.string(),
+                      err) == 0);
+    const Image direct = io::read_npy(direct_out.string() + ".npy");
+    REQUIRE(direct.height == npy.height);
+    REQUIRE(direct.width == npy.width);
+    double largest = 0.0, to_expected = 0.0, to_default = 0.0;
+    for (std::int64_t i = 0; i < direct.height; ++i)
+      for (std::int64_t j = 0; j < direct.width; ++j) {
+        const double v = direct.at(i, j);
+        largest = std::max(largest, std::abs(v));
+        to_expected = std::max(to_expected, std::abs(v - expected[i][j].item<double>()));
+        to_default = std::max(to_default, std::abs(v - static_cast<double>(npy.at(i, j))));
+      }
+    REQUIRE(largest > 0.0);
+    CHECK(to_expected <= 1e-6 * largest);
+    CHECK(to_default <= 1e-5 * largest);
+    // At 32 px layer1's maps are 8 x 8, where the default runs Winograd's transforms, which round
+    // differently: identical outputs would mean the default did not use them.
+    if (backbone::winograd_available()) CHECK(to_default > 0.0);
+    else CHECK(to_default == 0.0);
+  }
 
   SECTION("a directory, searched recursively, with L2-normalised rows") {
     fs::create_directories(data / "FRI");

@@ -213,7 +213,7 @@ TEST_CASE("bench_grid runs only the configured pretraining sets, and refuses dat
   CHECK_THAT(text, Catch::Contains("smgps_maps is 1, the config asks for 2"));
 }
 
-TEST_CASE("bench_grid resumed after being killed ends with the results of an uninterrupted run", "[grid][e2e]") {
+TEST_CASE("bench_grid resumed after being killed or rerun from saved weights ends with the results of an uninterrupted run", "[grid][e2e]") {
   const auto dir = fresh_dir("radiossl_grid_resume");
   std::ofstream(dir / "c.json") << R"({"methods": ["byol"], "backbones": ["resnet18"], "epochs_curated": 4,
     "epochs_uncurated": 1, "batch_size": 8, "checkpoint_every_steps": 1, "random_init_baseline": false})";
@@ -242,4 +242,10 @@ TEST_CASE("bench_grid resumed after being killed ends with the results of an uni
   const auto b = sorted_rows(killed / "results.csv");
   CHECK(a.size() == 2 * 4 * 2);  // curated + uncurated cells, 4 sets, 2 protocols
   CHECK(a == b);
+
+  // A rerun that finds every cell done reloads its backbone.pt and scores it again: the numbers of
+  // the backbone the Trainer left, so its convolutions (Winograd's on CPU) must be the Trainer's.
+  fs::rename(dir / "straight" / "results.csv", dir / "straight_results.csv");
+  REQUIRE(run(base + (dir / "straight").string() + " > " + (dir / "rescored.log").string() + " 2>&1") == 0);
+  CHECK(sorted_rows(dir / "straight" / "results.csv") == a);
 }

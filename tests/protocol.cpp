@@ -92,6 +92,34 @@ TEST_CASE("evaluate runs every protocol on every fold, resumes by skipping, leav
   CHECK(second[0].result.accuracy == rows[2].result.accuracy);  // deterministic
 }
 
+TEST_CASE("evaluate scores with EvalSettings::winograd's convolutions and puts the backbone's switches back",
+          "[protocol]") {
+  const auto set = disc_or_ring(12, 0);
+  auto bb = tiny_backbone();
+  const auto blocks = backbone::set_winograd(*bb.ptr(), false);
+  REQUIRE(blocks > 0);
+  eval::ProtocolOptions o;
+  o.folds = 2;
+  o.only_folds = {0};
+  o.protocols = {eval::Protocol::knn};
+  o.knn.k(5);
+  for (const bool before : {false, true})
+    for (const bool wanted : {false, true}) {
+      backbone::set_winograd(*bb.ptr(), before);
+      auto s = tiny_settings();
+      s.winograd = wanted;
+      std::vector<std::int64_t> during;
+      eval::evaluate(bb, set, {"Toy", "ResNet-18", "none", 0}, o, s, nullptr,
+                     [&](const eval::ResultRow&) { during.push_back(backbone::winograd_switched_on(*bb.ptr())); });
+      INFO("switches on before: " << before << ", EvalSettings::winograd: " << wanted);
+      REQUIRE(during.size() == 1);
+      CHECK(during[0] == (wanted ? blocks : 0));
+      CHECK(backbone::winograd_switched_on(*bb.ptr()) == (before ? blocks : 0));
+    }
+  // By default, the Trainer's default on a CPU.
+  CHECK(eval::EvalSettings{}.winograd == backbone::winograd_available());
+}
+
 TEST_CASE("FeatureScaler standardises with training statistics and maps constant features to 0",
           "[protocol]") {
   const auto train = torch::tensor({1.0f, 5.0f, 2.0f, 3.0f, 5.0f, 4.0f}).view({2, 3});

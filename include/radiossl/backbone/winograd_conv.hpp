@@ -288,4 +288,34 @@ inline std::int64_t set_winograd(torch::nn::Module& module, bool on) {
   return switched;
 }
 
+/// How many WinogradSwitch inside `module` (itself included) are on.
+inline std::int64_t winograd_switched_on(torch::nn::Module& module) {
+  std::int64_t on = 0;
+  for (const auto& m : module.modules(/*include_self=*/true))
+    if (const auto* s = dynamic_cast<const WinogradSwitch*>(m.get())) on += s->winograd() ? 1 : 0;
+  return on;
+}
+
+/// Switches Winograd on or off inside `module` for the scope's lifetime, then puts every switch
+/// back as it was: eval::evaluate scores a backbone with the same convolutions whether it was
+/// built fresh, reloaded from a file or left by a Trainer, and hands it back unchanged.
+class WinogradScope {
+ public:
+  WinogradScope(torch::nn::Module& module, bool on) {
+    for (const auto& m : module.modules(/*include_self=*/true))
+      if (auto* s = dynamic_cast<WinogradSwitch*>(m.get())) {
+        saved_.emplace_back(m, s->winograd());
+        s->set_winograd(on);
+      }
+  }
+  ~WinogradScope() {
+    for (const auto& [m, was] : saved_) dynamic_cast<WinogradSwitch&>(*m).set_winograd(was);
+  }
+  WinogradScope(const WinogradScope&) = delete;
+  WinogradScope& operator=(const WinogradScope&) = delete;
+
+ private:
+  std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> saved_;
+};
+
 }  // namespace radiossl::backbone

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "radiossl/backbone/winograd_conv.hpp"
 #include "radiossl/concepts/backbone.hpp"
 #include "radiossl/data/loader.hpp"
 #include "radiossl/data/random.hpp"
@@ -41,6 +42,11 @@ struct EvalSettings {
   std::uint64_t seed = 0;
   std::int64_t channels = 3;
   double clip_sigma = 0.0;  ///< background floor before min-max (data::PreprocessOptions::clip_sigma)
+  /// eval::evaluate runs ResNet's 3x3 convolutions by Winograd on a CPU (backbone/winograd_conv.hpp),
+  /// as the Trainer pretrains by default, whatever the backbone's own switches say. A linear probe
+  /// on a fold smaller than the feature size turns a 1e-6 difference in the features into a few
+  /// points of accuracy, so a backbone must be scored with the same convolutions every time.
+  bool winograd = backbone::winograd_available();
 };
 
 /// solo-learn's train loader rule: drop the last batch when it is less than half full.

@@ -72,11 +72,13 @@ inline data::Fold balanced_fold(const DownstreamSet& set, const data::Fold& fold
 
 /// Runs every protocol on every fold of `set` for one pretrained backbone. `skip(row)` says
 /// whether a (protocol, fold) is already in the results (resumed runs); `on_row` receives each
-/// finished row at once, so that an interrupted run keeps it.
+/// finished row at once, so that an interrupted run keeps it. The backbone's convolutions are
+/// those of `s.winograd` meanwhile, and its switches are put back afterwards.
 template <CloneableBackbone B>
 void evaluate(B& backbone, const DownstreamSet& set, const RunLabel& label, const ProtocolOptions& o,
               const EvalSettings& s, const std::function<bool(const ResultRow&)>& skip,
               const std::function<void(const ResultRow&)>& on_row) {
+  const backbone::WinogradScope convolutions(*backbone.ptr(), s.winograd && s.device.is_cpu());
   const auto num_classes = static_cast<std::int64_t>(set.class_names.size());
   const auto folds = data::stratified_kfold(set.data.labels, o.folds, o.shuffle_seed);
   for (int f = 0; f < o.folds; ++f) {

@@ -400,6 +400,7 @@ class GridRunner {
       const auto sub = set.data.subset(idx);
       auto settings = eval_settings(0);
       auto loader = eval::make_loader(sub, augment::Eval(cfg_.eval_size), 128, false, settings, 0);
+      const backbone::WinogradScope convolutions(*backbone.ptr(), settings.winograd && device_.is_cpu());
       auto [feats, labels] = eval::extract_features(backbone, loader, 0, device_);
       if (feats.size(0) < 3) continue;
       const auto xy = eval::pca_2d(feats);
