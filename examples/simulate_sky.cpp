@@ -23,12 +23,14 @@ namespace {
 
 constexpr const char* usage =
     "usage: simulate_sky --out DIR --seed N --preset {smoke,quick,paper} [--smgps-maps N] [--emu-maps N]\n"
-    "                    [--gallery FILE.png] [--threads N]\n"
+    "                    [--labeled-scale K] [--gallery FILE.png] [--threads N]\n"
     "  writes survey maps + catalogues (maps/), curated and uncurated pretraining cut-outs (pretrain/),\n"
     "  MiraBest-, RGZ-, MSRS- and VLASS-like labeled sets (labeled/), dataset.json and README.md into DIR.\n"
-    "  Same seed, preset and map counts give byte-identical files whatever --threads is.\n"
+    "  Same seed, preset, map counts and labeled scale give byte-identical files whatever --threads is.\n"
     "  --smgps-maps N / --emu-maps N replace the preset's map counts: the curated set grows with the\n"
     "  SMGPS-like maps (about 40 cut-outs per quick map), the uncurated set with both.\n"
+    "  --labeled-scale K multiplies every labeled set's count per class by K (the larger sets contain\n"
+    "  the preset's own: sample j of a class is the same image whatever the count).\n"
     "  --gallery FILE.png also draws example cut-outs of every class (rows = classes).\n";
 
 template <class T>
@@ -47,7 +49,7 @@ int main(int argc, char** argv) {
     std::string out, preset, gallery;
     std::uint64_t seed = 0;
     bool have_seed = false;
-    std::optional<int> smgps_maps, emu_maps;
+    std::optional<int> smgps_maps, emu_maps, labeled_scale;
     int threads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -66,6 +68,7 @@ int main(int argc, char** argv) {
       } else if (a == "--preset") preset = value();
       else if (a == "--smgps-maps") smgps_maps = parse_number<int>(a, value());
       else if (a == "--emu-maps") emu_maps = parse_number<int>(a, value());
+      else if (a == "--labeled-scale") labeled_scale = parse_number<int>(a, value());
       else if (a == "--gallery") gallery = value();
       else if (a == "--threads") {
         threads = parse_number<int>(a, value());
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
     opt.preset = radiossl::sim::DatasetPreset::from_name(preset);
     if (smgps_maps || emu_maps)
       opt.preset.with_maps(smgps_maps.value_or(opt.preset.smgps_maps), emu_maps.value_or(opt.preset.emu_maps));
+    if (labeled_scale) opt.preset.with_labeled_scale(*labeled_scale);
     opt.threads = threads;
     const auto t0 = std::chrono::steady_clock::now();
     opt.progress = [&](const std::string& line) {

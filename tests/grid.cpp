@@ -91,6 +91,7 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK(science.pretrain_sets == std::vector<std::string>{"curated"});
   CHECK(science.batch_size * science.epochs_curated == 640);  // x 1664 / 32 cut-outs = 1040 steps
   CHECK(science.clip_sigma == 3.0);
+  CHECK(science.labeled_scale == 6);  // folds of 800-960 training images, more than the 512 features
   CHECK(science.protocol.only_folds.empty());
   CHECK((science.protocol.protocols == std::vector<eval::Protocol>{eval::Protocol::linear, eval::Protocol::knn}));
   CHECK(science.pretrain_size == quick.pretrain_size);
@@ -128,6 +129,12 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK(c.pretrain_sets == std::vector<std::string>{"curated"});
   CHECK(c.smgps_maps == 3);
   CHECK(c.emu_maps == 0);
+  CHECK_FALSE(c.labeled_scale);
+  std::ofstream(dir / "scale.json") << R"({"labeled_scale": 2})";
+  c.merge_json(dir / "scale.json");
+  CHECK(c.labeled_scale == 2);
+  std::ofstream(dir / "noscale.json") << R"({"labeled_scale": 0})";
+  CHECK_THROWS_WITH(c.merge_json(dir / "noscale.json"), Catch::Contains("labeled_scale must be at least 1"));
   CHECK((c.protocol.protocols == std::vector<eval::Protocol>{eval::Protocol::linear}));
   std::ofstream(dir / "badset.json") << R"({"pretrain_sets": ["curated", "random"]})";
   CHECK_THROWS_WITH(c.merge_json(dir / "badset.json"), Catch::Contains("unknown set 'random'"));
@@ -211,6 +218,11 @@ TEST_CASE("bench_grid runs only the configured pretraining sets, and refuses dat
   std::ifstream log(out / "log2.txt");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   CHECK_THAT(text, Catch::Contains("smgps_maps is 1, the config asks for 2"));
+  std::ofstream(out / "scaled.json") << R"({"labeled_scale": 2})";
+  CHECK(run(base + " --config " + (out / "scaled.json").string() + " > " + (out / "log4.txt").string() + " 2>&1") != 0);
+  std::ifstream log4(out / "log4.txt");
+  CHECK_THAT(std::string((std::istreambuf_iterator<char>(log4)), std::istreambuf_iterator<char>()),
+             Catch::Contains("labeled_scale is 1, the config asks for 2"));
 }
 
 TEST_CASE("bench_grid resumed after being killed or rerun from saved weights ends with the results of an uninterrupted run", "[grid][e2e]") {

@@ -410,3 +410,49 @@ TEST_CASE("sim: simulate_sky --smgps-maps/--emu-maps replace the preset's map co
   CHECK(none.status != 0);
   CHECK(none.err.find("at least one SMGPS-like map") != std::string::npos);
 }
+
+TEST_CASE("sim: simulate_sky --labeled-scale multiplies the labeled counts and keeps the preset's images", "[sim]") {
+  const fs::path exe = fs::path(RADIOSSL_BINARY_DIR) / "examples" / "simulate_sky";
+  REQUIRE(fs::exists(exe));
+  test::TempDir dir;
+  const auto run = [&](const std::string& name, const std::string& extra) {
+    return test::run_command(test::quote(exe) + " --out " + test::quote(dir / name) + " --seed 4 --preset smoke " + extra,
+                             dir.path());
+  };
+  const auto one = run("one", "");
+  const auto three = run("three", "--labeled-scale 3");
+  INFO(three.err);
+  REQUIRE(one.status == 0);
+  REQUIRE(three.status == 0);
+  const auto preset = sim::DatasetPreset::smoke();
+  for (const auto& set : sim::labeled_set_names()) {
+    const auto small = io::read_labeled_set(dir / "one" / "labeled" / set / "manifest.csv");
+    const auto large = io::read_labeled_set(dir / "three" / "labeled" / set / "manifest.csv");
+    INFO(set);
+    CHECK(large.paths.size() == 3 * small.paths.size());
+    std::vector<std::int64_t> per_class(large.class_names.size(), 0);
+    for (auto l : large.labels) ++per_class[static_cast<std::size_t>(l)];
+    for (std::size_t c = 0; c < per_class.size(); ++c) {
+      const auto want = set == "mirabest" ? preset.mirabest_counts[c]
+                        : set == "rgz"    ? preset.rgz_per_class
+                        : set == "msrs"   ? preset.msrs_per_class
+                                          : preset.vlass_per_class;
+      CHECK(per_class[c] == 3 * want);
+    }
+    // Every image of the preset's own set is in the larger one, byte for byte.
+    for (const auto& p : small.paths) {
+      const auto twin = dir / "three" / p.lexically_relative(dir / "one");
+      REQUIRE(fs::exists(twin));
+      CHECK(slurp(p) == slurp(twin));
+    }
+  }
+  // The maps and pretraining sets do not change.
+  CHECK(slurp(dir / "one" / "maps" / "smgps_000.fits") == slurp(dir / "three" / "maps" / "smgps_000.fits"));
+  std::ifstream in(dir / "three" / "dataset.json");
+  const auto doc = nlohmann::json::parse(in);
+  CHECK(doc.at("labeled_scale") == 3);
+  CHECK(doc.at("preset_note").get<std::string>().find("labeled sets 3x") != std::string::npos);
+  const auto zero = run("zero", "--labeled-scale 0");
+  CHECK(zero.status != 0);
+  CHECK(zero.err.find("must be at least 1") != std::string::npos);
+}

@@ -118,11 +118,12 @@ class GridRunner {
         g.preset = sim::DatasetPreset::from_name(cfg_.data_preset);
         if (cfg_.smgps_maps || cfg_.emu_maps)
           g.preset.with_maps(cfg_.smgps_maps.value_or(g.preset.smgps_maps), cfg_.emu_maps.value_or(g.preset.emu_maps));
+        if (cfg_.labeled_scale) g.preset.with_labeled_scale(*cfg_.labeled_scale);
         g.threads = std::max(cfg_.threads, 1);
         g.progress = [this](const std::string& s) { log_ << "  " << s << "\n"; };
         sim::generate_dataset(g);
       }
-      if (main_ && (cfg_.smgps_maps || cfg_.emu_maps)) check_map_counts();
+      if (main_ && (cfg_.smgps_maps || cfg_.emu_maps || cfg_.labeled_scale)) check_data_counts();
       cfg_.curated = cfg_.data / "pretrain" / "curated";
       cfg_.uncurated = cfg_.data / "pretrain" / "uncurated";
       const std::map<std::string, std::string> display{
@@ -163,12 +164,15 @@ class GridRunner {
     return std::lround(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
 
-  /// Synthetic data generated earlier with other map counts than the config's would silently give
-  /// another pretraining set: refuse it.
-  void check_map_counts() const {
+  /// Synthetic data generated earlier with other map counts or labeled scale than the config's would
+  /// silently give other pretraining or labeled sets: refuse it. Data written before labeled_scale
+  /// existed has scale 1.
+  void check_data_counts() const {
     std::ifstream in(cfg_.data / "dataset.json");
-    const auto doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    for (const auto& [key, want] : {std::pair{"smgps_maps", cfg_.smgps_maps}, std::pair{"emu_maps", cfg_.emu_maps}})
+    auto doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_object() && !doc.contains("labeled_scale")) doc["labeled_scale"] = 1;
+    for (const auto& [key, want] : {std::pair{"smgps_maps", cfg_.smgps_maps}, std::pair{"emu_maps", cfg_.emu_maps},
+                                    std::pair{"labeled_scale", cfg_.labeled_scale}})
       if (want && (!doc.is_object() || !doc.contains(key) || doc[key] != *want))
         throw Error((cfg_.data / "dataset.json").string() + ": " + key + " is " +
                     (doc.is_object() && doc.contains(key) ? doc[key].dump() : "missing") + ", the config asks for " +

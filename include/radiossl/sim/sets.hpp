@@ -53,6 +53,7 @@ struct DatasetPreset {
   std::int64_t msrs_min_size = 32, msrs_max_size = 160;
   std::int64_t vlass_per_class = 40;
   std::int64_t vlass_size = 224;
+  int labeled_scale = 1;              ///< the labeled counts above, multiplied by with_labeled_scale
   std::string note;                   ///< what differs from the paper's sets
 
   static DatasetPreset smoke() {
@@ -107,6 +108,19 @@ struct DatasetPreset {
     emu_maps = emu;
     note += "; map counts set by the user: " + std::to_string(smgps) + " SMGPS-like, " + std::to_string(emu) +
             " EMU-like";
+    return *this;
+  }
+  /// Multiplies every labeled set's count per class by `k` and says so in `note`: larger labeled sets
+  /// at the preset's other settings. Sample j of a class is the same image whatever the count, so the
+  /// larger sets contain the smaller ones. Throws radiossl::Error unless k >= 1.
+  DatasetPreset& with_labeled_scale(int k) {
+    if (k < 1) throw Error("labeled scale " + std::to_string(k) + ": must be at least 1");
+    for (auto& c : mirabest_counts) c *= k;
+    rgz_per_class *= k;
+    msrs_per_class *= k;
+    vlass_per_class *= k;
+    labeled_scale *= k;
+    note += "; labeled sets " + std::to_string(k) + "x the preset's counts";
     return *this;
   }
   /// smoke, quick or paper; throws radiossl::Error naming the preset otherwise.
@@ -481,7 +495,9 @@ inline GenerateResult generate_dataset(const GenerateOptions& opt) {
   doc["preset_note"] = pr.note;
   doc["smgps_maps"] = pr.smgps_maps;
   doc["emu_maps"] = pr.emu_maps;
-  doc["determinism"] = "same seed, preset and map counts give byte-identical files, whatever the thread count";
+  doc["labeled_scale"] = pr.labeled_scale;
+  doc["determinism"] = "same seed, preset, map counts and labeled scale give byte-identical files, whatever the "
+                       "thread count";
 
   // ---- survey maps
   struct MapJob {
@@ -711,7 +727,7 @@ inline GenerateResult generate_dataset(const GenerateOptions& opt) {
   std::string readme =
       "# radiossl synthetic radio sky (seed " + std::to_string(opt.seed) + ", preset " + pr.name + ")\n\n"
       "Written by `simulate_sky`; every file and generator parameter is listed in `dataset.json`.\n"
-      "Same seed, preset and map counts give byte-identical files.\n\n" + pr.note + "\n\n"
+      "Same seed, preset, map counts and labeled scale give byte-identical files.\n\n" + pr.note + "\n\n"
       "- `maps/`: survey maps (FITS, NAXIS=4, SIN, Jy/beam, beam keywords) and their catalogues (CSV).\n"
       "- `pretrain/curated/`, `pretrain/uncurated/`: pretraining cut-outs (FITS) with `info.json` and `manifest.csv`.\n"
       "- `labeled/{mirabest,rgz,msrs,vlass}/`: labeled cut-outs in `images/`, `manifest.csv` (path,label), `info.json`.\n\n"
