@@ -87,7 +87,7 @@ struct GridConfig {
   ///   both backbones, both pretraining sets, the four sets, linear and fine-tune, at 32 px with
   ///   few epochs, one seed and one fold of three;
   /// - `smoke`: minutes, for CI: the same pipeline, tiny;
-  /// - `science`: issue #5's science check, about 45 minutes on 2 CPU cores: every method with
+  /// - `science`: issue #5's science check, 41 minutes on 2 CPU cores: every method with
   ///   ResNet-18 on a curated set ten times the quick one (1664 cut-outs), 1040 steps of batch 32,
   ///   the background floor (clip_sigma 3), linear probes and kNN on all 3 folds of the four quick
   ///   sets made six times larger (labeled_scale 6).
