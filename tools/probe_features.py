@@ -14,8 +14,9 @@ Usage: /usr/bin/python3 tools/probe_features.py DATA_DIR SIZE [--arch resnet18] 
 (DATA_DIR is simulate_sky's output, e.g. runs/quick/data; SIZE the eval size, 32 for quick.)
 Env: T (threads, default 2), BNTRAIN=1 (batch statistics instead of running statistics), CLIP=k (floor
 the background at median + k sigma before min-max, as radiossl's clip_sigma; tools/clip_floor.py), AA=1
-(antialiased bicubic resize, as radiossl's evaluation resizes, instead of plain bilinear: at 32 px
-plain bilinear samples a 224 px VLASS cut-out one pixel in seven and misses faint components).
+(the centre square of the shorter side, then an antialiased bicubic resize, as radiossl's evaluation
+prepares images, instead of squashing to a square by plain bilinear: at 32 px plain bilinear samples a
+224 px VLASS cut-out one pixel in seven and misses faint components).
 """
 import csv
 import os
@@ -51,6 +52,10 @@ def load_set(name):
         a = (a - lo) / (hi - lo) if hi > lo else a * 0
         t = torch.from_numpy(a)[None, None]
         if os.environ.get("AA") == "1":
+            # augment::Resize: the centre square of the shorter side first (rectangular MSRS cut-outs).
+            h, w = a.shape
+            side = min(h, w)
+            t = t[..., (h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
             t = F.interpolate(t, size=(SIZE, SIZE), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
         else:
             t = F.interpolate(t, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
