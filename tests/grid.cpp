@@ -133,6 +133,12 @@ TEST_CASE("grid presets and config files", "[grid]") {
   std::ofstream(dir / "scale.json") << R"({"labeled_scale": 2})";
   c.merge_json(dir / "scale.json");
   CHECK(c.labeled_scale == 2);
+  CHECK(c.crop_min_scale == 0.65);  // the paper's crop
+  std::ofstream(dir / "crop.json") << R"({"crop_min_scale": 1})";
+  c.merge_json(dir / "crop.json");
+  CHECK(c.crop_min_scale == 1.0);
+  std::ofstream(dir / "badcrop.json") << R"({"crop_min_scale": 0})";
+  CHECK_THROWS_WITH(c.merge_json(dir / "badcrop.json"), Catch::Contains("crop_min_scale must be in (0, 1]"));
   std::ofstream(dir / "noscale.json") << R"({"labeled_scale": 0})";
   CHECK_THROWS_WITH(c.merge_json(dir / "noscale.json"), Catch::Contains("labeled_scale must be at least 1"));
   CHECK((c.protocol.protocols == std::vector<eval::Protocol>{eval::Protocol::linear}));

@@ -62,6 +62,9 @@ struct GridConfig {
   double lr_scale = 1.0;
   /// Scale the pretraining blur sigma (the paper's U(0.1, 2) px at 224 px) by pretrain_size/224.
   bool scale_blur = true;
+  /// Smallest area fraction of the pretraining random resized crop (paper: 0.65; 1 keeps the whole
+  /// cut-out), for augmentation ablations.
+  double crop_min_scale = 0.65;
   /// Floor every cut-out's background at median + clip_sigma x sigma before min-max, in pretraining
   /// and evaluation alike (data::PreprocessOptions::clip_sigma); 0, the paper's plain min-max, is off.
   double clip_sigma = 0.0;
@@ -220,6 +223,11 @@ struct GridConfig {
         else if (key == "max_pretrain_images") max_pretrain_images = v.get<std::int64_t>();
         else if (key == "lr_scale") lr_scale = v.get<double>();
         else if (key == "scale_blur") scale_blur = v.get<bool>();
+        else if (key == "crop_min_scale") {
+          crop_min_scale = v.get<double>();
+          if (!(crop_min_scale > 0.0 && crop_min_scale <= 1.0))
+            throw Error(file.string() + ": crop_min_scale must be in (0, 1]");
+        }
         else if (key == "clip_sigma") {
           clip_sigma = v.get<double>();
           if (!(clip_sigma >= 0.0))

@@ -285,6 +285,7 @@ class GridRunner {
   /// else a 2 px blur on a 32 px crop would wipe out the structure that tells the classes apart.
   [[nodiscard]] augment::PretrainOptions pretrain_augment() const {
     augment::PretrainOptions o{.size = cfg_.pretrain_size};
+    o.scale_min = cfg_.crop_min_scale;
     if (cfg_.scale_blur) {
       const double f = static_cast<double>(cfg_.pretrain_size) / 224.0;
       o.sigma_min *= f;
