@@ -276,23 +276,28 @@ class WinogradSwitch {
   bool winograd_ = false;
 };
 
+/// Calls `f(switch_owner, switch)` for every WinogradSwitch inside `module` (itself included).
+template <class F>
+void for_each_winograd_switch(torch::nn::Module& module, F&& f) {
+  for (const auto& m : module.modules(/*include_self=*/true))
+    if (auto* s = dynamic_cast<WinogradSwitch*>(m.get())) f(m, *s);
+}
+
 /// Switches Winograd on or off in every WinogradSwitch inside `module` (itself included), e.g. a
 /// backbone, or a method holding an EMA copy of one; returns how many were switched.
 inline std::int64_t set_winograd(torch::nn::Module& module, bool on) {
   std::int64_t switched = 0;
-  for (const auto& m : module.modules(/*include_self=*/true))
-    if (auto* s = dynamic_cast<WinogradSwitch*>(m.get())) {
-      s->set_winograd(on);
-      ++switched;
-    }
+  for_each_winograd_switch(module, [&](const auto&, WinogradSwitch& s) {
+    s.set_winograd(on);
+    ++switched;
+  });
   return switched;
 }
 
 /// How many WinogradSwitch inside `module` (itself included) are on.
 inline std::int64_t winograd_switched_on(torch::nn::Module& module) {
   std::int64_t on = 0;
-  for (const auto& m : module.modules(/*include_self=*/true))
-    if (const auto* s = dynamic_cast<const WinogradSwitch*>(m.get())) on += s->winograd() ? 1 : 0;
+  for_each_winograd_switch(module, [&](const auto&, const WinogradSwitch& s) { on += s.winograd() ? 1 : 0; });
   return on;
 }
 
@@ -302,20 +307,19 @@ inline std::int64_t winograd_switched_on(torch::nn::Module& module) {
 class WinogradScope {
  public:
   WinogradScope(torch::nn::Module& module, bool on) {
-    for (const auto& m : module.modules(/*include_self=*/true))
-      if (auto* s = dynamic_cast<WinogradSwitch*>(m.get())) {
-        saved_.emplace_back(m, s->winograd());
-        s->set_winograd(on);
-      }
+    for_each_winograd_switch(module, [&](const std::shared_ptr<torch::nn::Module>& owner, WinogradSwitch& s) {
+      saved_.emplace_back(std::shared_ptr<WinogradSwitch>(owner, &s), s.winograd());  // keeps the module alive
+      s.set_winograd(on);
+    });
   }
   ~WinogradScope() {
-    for (const auto& [m, was] : saved_) dynamic_cast<WinogradSwitch&>(*m).set_winograd(was);
+    for (const auto& [s, was] : saved_) s->set_winograd(was);
   }
   WinogradScope(const WinogradScope&) = delete;
   WinogradScope& operator=(const WinogradScope&) = delete;
 
  private:
-  std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> saved_;
+  std::vector<std::pair<std::shared_ptr<WinogradSwitch>, bool>> saved_;
 };
 
 }  // namespace radiossl::backbone
