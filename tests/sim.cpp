@@ -54,6 +54,14 @@ std::string slurp(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+/// simulate_sky on the smoke preset (seed 4) into `dir`/`name`, with `extra` arguments.
+test::CommandResult simulate_smoke(const test::TempDir& dir, const std::string& name, const std::string& extra) {
+  const fs::path exe = fs::path(RADIOSSL_BINARY_DIR) / "examples" / "simulate_sky";
+  REQUIRE(fs::exists(exe));
+  return test::run_command(test::quote(exe) + " --out " + test::quote(dir / name) + " --seed 4 --preset smoke " + extra,
+                           dir.path());
+}
+
 std::vector<fs::path> files_under(const fs::path& root, const std::string& ext = "") {
   std::vector<fs::path> out;
   for (const auto& e : fs::recursive_directory_iterator(root))
@@ -388,13 +396,8 @@ TEST_CASE("sim: simulate_sky writes a dataset and a gallery, and rejects bad arg
 }
 
 TEST_CASE("sim: simulate_sky --smgps-maps/--emu-maps replace the preset's map counts", "[sim]") {
-  const fs::path exe = fs::path(RADIOSSL_BINARY_DIR) / "examples" / "simulate_sky";
-  REQUIRE(fs::exists(exe));
   test::TempDir dir;
-  const auto run = [&](const std::string& name, const std::string& maps) {
-    return test::run_command(test::quote(exe) + " --out " + test::quote(dir / name) + " --seed 4 --preset smoke " + maps,
-                             dir.path());
-  };
+  const auto run = [&](const std::string& name, const std::string& maps) { return simulate_smoke(dir, name, maps); };
   const auto two = run("two", "--smgps-maps 2 --emu-maps 0");
   INFO(two.err);
   REQUIRE(two.status == 0);
@@ -412,13 +415,8 @@ TEST_CASE("sim: simulate_sky --smgps-maps/--emu-maps replace the preset's map co
 }
 
 TEST_CASE("sim: simulate_sky --labeled-scale multiplies the labeled counts and keeps the preset's images", "[sim]") {
-  const fs::path exe = fs::path(RADIOSSL_BINARY_DIR) / "examples" / "simulate_sky";
-  REQUIRE(fs::exists(exe));
   test::TempDir dir;
-  const auto run = [&](const std::string& name, const std::string& extra) {
-    return test::run_command(test::quote(exe) + " --out " + test::quote(dir / name) + " --seed 4 --preset smoke " + extra,
-                             dir.path());
-  };
+  const auto run = [&](const std::string& name, const std::string& extra) { return simulate_smoke(dir, name, extra); };
   const auto one = run("one", "");
   const auto three = run("three", "--labeled-scale 3");
   INFO(three.err);
