@@ -195,7 +195,8 @@ TEST_CASE("bench_grid runs only the configured pretraining sets, and refuses dat
   // linear_only: no fine-tuning rows, and Table 2 says why it is empty. The same run has the CIFAR
   // stem in every backbone: the pretrained weights have it, and a rerun loads them into one.
   std::ofstream(out / "linear.json")
-      << R"({"pretrain_sets": ["curated"], "methods": ["simclr"], "linear_only": true, "cifar_stem": true})";
+      << R"({"pretrain_sets": ["curated"], "methods": ["simclr"], "linear_only": true, "cifar_stem": true,
+            "lr_scale": 0.5})";
   const auto linear = base + "-linear --config " + (out / "linear.json").string();
   REQUIRE(run(linear + " > " + (out / "log1.txt").string() + " 2>&1") == 0);
   const auto linear_rows = eval::read_results_csv(out / "run-linear" / "results.csv");
@@ -203,6 +204,12 @@ TEST_CASE("bench_grid runs only the configured pretraining sets, and refuses dat
   std::ifstream report_in(out / "run-linear" / "report.md");
   const std::string report((std::istreambuf_iterator<char>(report_in)), std::istreambuf_iterator<char>());
   CHECK_THAT(report, Catch::Contains("Not run: this run's protocols are linear only."));
+  // The schedule actually run: the preset's, with what the config file changed.
+  const auto smoke = grid::GridConfig::preset_named("smoke");
+  CHECK_THAT(report, Catch::Contains("Settings of this run: pretraining at " + std::to_string(smoke.pretrain_size) +
+                                     " px, batch " + std::to_string(smoke.batch_size) + ", " +
+                                     std::to_string(smoke.epochs_curated) + " epochs on the curated set"));
+  CHECK_THAT(report, Catch::Contains("learning rate x 0.5, crop scale [0.65, 1]"));
   CHECK_THAT(report, Catch::Contains("CIFAR stem"));
   const auto weights = out / "run-linear" / "cells" / "Curated_ResNet-18_SimCLR_seed0" / "backbone.pt";
   backbone::ResNet18 cifar(backbone::ResNetOptions().cifar_stem(true));

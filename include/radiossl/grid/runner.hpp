@@ -19,6 +19,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -423,6 +424,25 @@ class GridRunner {
   }
 
   // ---- report ------------------------------------------------------------------------------------
+  /// The schedule this run used. The preset's note describes the preset's defaults; a config file or
+  /// the command line may have changed them, and a report must say what was run.
+  std::string settings_markdown() const {
+    const auto& pr = cfg_.protocol;
+    const bool finetune = std::find(pr.protocols.begin(), pr.protocols.end(), eval::Protocol::finetune) !=
+                          pr.protocols.end();
+    std::ostringstream s;
+    s << "Settings of this run: pretraining at " << cfg_.pretrain_size << " px, batch " << cfg_.batch_size << ", "
+      << cfg_.epochs_curated << " epochs on the curated set and " << cfg_.epochs_uncurated
+      << " on the uncurated set, warm-up " << cfg_.warmup_epochs << " epochs, learning rate x " << cfg_.lr_scale
+      << ", crop scale [" << cfg_.crop_min_scale << ", 1]";
+    if (cfg_.max_pretrain_images > 0) s << ", at most " << cfg_.max_pretrain_images << " cut-outs";
+    s << "; evaluation at " << cfg_.eval_size << " px, linear probe " << pr.linear.epochs() << " epochs of batch "
+      << pr.linear.batch_size() << (pr.linear.standardize() ? " on standardised features" : " on raw features");
+    if (finetune) s << ", fine-tuning " << pr.finetune.epochs() << " epochs of batch " << pr.finetune.batch_size();
+    s << ".";
+    return s.str();
+  }
+
   template <class Cells>
   void write_report(Cells) {
     namespace fs = std::filesystem;
@@ -434,6 +454,7 @@ class GridRunner {
     nlohmann::json js;
     js["preset"] = cfg_.preset;
     js["note"] = cfg_.note;
+    js["settings"] = settings_markdown();
     js["seeds"] = cfg_.seeds;
     js["folds"] = cfg_.protocol.folds;
     js["clip_sigma"] = cfg_.clip_sigma;
@@ -446,6 +467,7 @@ class GridRunner {
     std::ostringstream md;
     md << "# radiossl benchmark report (" << cfg_.preset << " preset)\n\n";
     if (!cfg_.note.empty()) md << "> " << cfg_.note << "\n\n";
+    md << settings_markdown() << "\n\n";
     if (cfg_.clip_sigma > 0.0)
       md << "Every cut-out's background was floored at its median + " << cfg_.clip_sigma
          << " sigma (sigma-clipped statistics) before min-max, in pretraining and evaluation (`clip_sigma`), as "
