@@ -76,6 +76,7 @@ TEST_CASE("grid presets and config files", "[grid]") {
   const auto quick = grid::GridConfig::preset_named("quick");
   CHECK_THAT(quick.note, Catch::Contains("one seed"));
   CHECK_THAT(quick.note, Catch::Contains("standardised features"));
+  CHECK_THAT(quick.note, Catch::Contains("--preset science"));  // where the science check is
   // Small folds: the paper's probe schedule at a batch that gives it a comparable number of steps.
   CHECK(quick.protocol.linear.standardize());
   CHECK(quick.protocol.linear.batch_size() == 16);
@@ -89,7 +90,8 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK(science.emu_maps == 0);
   CHECK(science.backbones == std::vector<std::string>{"resnet18"});
   CHECK(science.pretrain_sets == std::vector<std::string>{"curated"});
-  CHECK(science.batch_size * science.epochs_curated == 640);  // x 1664 / 32 cut-outs = 1040 steps
+  CHECK(science.batch_size * science.epochs_curated == 6400);  // x 1664 / 32 cut-outs = 10400 steps
+  CHECK(science.methods == std::vector<std::string>{"simclr", "wmse"});
   CHECK(science.clip_sigma == 3.0);
   CHECK(science.labeled_scale == 6);  // folds of 800-960 training images, more than the 512 features
   CHECK(science.protocol.only_folds.empty());
