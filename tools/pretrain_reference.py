@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference for the science check (README, "Science check").
+"""Independent PyTorch reference for the science check (docs/science-check.md).
 
 Trains torchvision's ResNet-18 with solo-learn's step for one method (bench/step_peer.py's heads,
 losses and LARS) on the synthetic quick data, with the paper's pretraining augmentations written

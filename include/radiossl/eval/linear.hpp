@@ -38,7 +38,7 @@ struct LinearOptions {
   /// SGD on raw features converges at a speed set by their scale and conditioning, which differ
   /// between backbones: on the quick preset's 133-image folds, 30 epochs of batch 64 on raw
   /// features scored 13-37 points (the mean SSL cell) and 5-34 points (random init) below 1000
-  /// epochs of batch 16 (README, science check).
+  /// epochs of batch 16 (docs/science-check.md).
   TORCH_ARG(bool, standardize) = false;
 };
 

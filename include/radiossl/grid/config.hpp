@@ -104,13 +104,14 @@ struct GridConfig {
       c.emu_maps = 0;
       // Folds of 800-960 training images, more than the 512 features: on the quick sets' folds of
       // about 133, a linear probe's accuracy moved by up to 6 points with a 1e-6 change in the
-      // features, and the folds spread by 2-10 points (README, science check).
+      // features, and the folds spread by 2-10 points (docs/science-check.md).
       c.labeled_scale = 6;
       c.backbones = {"resnet18"};
       c.pretrain_sets = {"curated"};
       c.batch_size = 32;
       // 200 epochs: at 20 (1040 steps) no method was clearly above random init under the linear
-      // probe; at 200 SimCLR and W-MSE are above it on every set and fold (README, science check).
+      // probe; at 200 SimCLR is above it on every set and fold, and W-MSE on two sets of four
+      // (README, science check).
       c.epochs_curated = 200;
       c.warmup_epochs = 10.0;
       // W-MSE, the cheapest method a step, and SimCLR: every method at this schedule would take
