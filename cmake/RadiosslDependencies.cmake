@@ -42,6 +42,43 @@ elseif(NOT TARGET radiossl::gloo)
   endif()
 endif()
 
+# Multi-GPU training (include/radiossl/dist/): c10d::ProcessGroupNCCL is compiled into LibTorch's
+# libtorch_cuda, but its header needs nccl.h and the CUDA headers (a CUDA toolkit, or the nvidia-*
+# packages beside a pip PyTorch: site-packages/nvidia/*/include) and USE_C10D_NCCL. Searched only
+# when the LibTorch has CUDA; without them radiossl still builds and several processes use Gloo.
+# -DRADIOSSL_NO_NCCL=ON skips the search.
+if(NOT TARGET radiossl::nccl)
+  add_library(radiossl::nccl INTERFACE IMPORTED GLOBAL)
+  find_library(RADIOSSL_TORCH_CUDA_LIBRARY torch_cuda HINTS ${TORCH_INSTALL_PREFIX}/lib NO_DEFAULT_PATH)
+  if(RADIOSSL_NO_NCCL)
+    message(STATUS "radiossl: RADIOSSL_NO_NCCL: NCCL process groups disabled")
+  elseif(RADIOSSL_TORCH_CUDA_LIBRARY)
+    file(GLOB _radiossl_cuda_hints LIST_DIRECTORIES true "${TORCH_INSTALL_PREFIX}/../nvidia/*/include")
+    list(APPEND _radiossl_cuda_hints $ENV{CUDA_HOME}/include /usr/local/cuda/include)
+    set(_radiossl_nccl_dirs "")
+    set(_radiossl_nccl_missing "")
+    foreach(_h torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp nccl.h cuda.h cuda_runtime_api.h cublas_v2.h
+               cublasLt.h cusparse.h cusolverDn.h)
+      string(MAKE_C_IDENTIFIER "${_h}" _id)
+      find_path(RADIOSSL_NCCL_INC_${_id} ${_h} HINTS ${TORCH_INCLUDE_DIRS} ${_radiossl_cuda_hints})
+      if(RADIOSSL_NCCL_INC_${_id})
+        list(APPEND _radiossl_nccl_dirs "${RADIOSSL_NCCL_INC_${_id}}")
+      else()
+        list(APPEND _radiossl_nccl_missing "${_h}")
+      endif()
+    endforeach()
+    if(_radiossl_nccl_missing)
+      message(STATUS "radiossl: CUDA LibTorch without ${_radiossl_nccl_missing}: NCCL process groups disabled")
+    else()
+      list(REMOVE_DUPLICATES _radiossl_nccl_dirs)
+      set_target_properties(radiossl::nccl PROPERTIES
+        INTERFACE_COMPILE_DEFINITIONS "RADIOSSL_HAVE_NCCL;USE_C10D_NCCL"
+        INTERFACE_INCLUDE_DIRECTORIES "${_radiossl_nccl_dirs}")
+      message(STATUS "radiossl: NCCL process groups enabled (headers: ${_radiossl_nccl_dirs})")
+    endif()
+  endif()
+endif()
+
 # Winograd 3x3 convolutions (include/radiossl/backbone/winograd_conv.hpp) call oneDNN directly: the
 # libdnnl.so.2 that Debian's LibTorch itself loads, with its headers from libdnnl-dev. Without them
 # radiossl still builds, and the convolutions stay LibTorch's. -DRADIOSSL_NO_DNNL=ON skips the search
@@ -65,4 +102,4 @@ if(NOT TARGET radiossl::dnnl)
 endif()
 
 set(RADIOSSL_DEPENDENCY_TARGETS torch range-v3::range-v3 Boost::headers nlohmann_json::nlohmann_json
-    PNG::PNG PkgConfig::CFITSIO PkgConfig::WCSLIB Threads::Threads radiossl::gloo radiossl::dnnl)
+    PNG::PNG PkgConfig::CFITSIO PkgConfig::WCSLIB Threads::Threads radiossl::gloo radiossl::nccl radiossl::dnnl)

@@ -69,7 +69,7 @@ const std::vector<std::string> launch_vars = {"RANK", "WORLD_SIZE", "LOCAL_RANK"
                                               "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NNODES",
                                               "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
                                               "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE",
-                                              "RADIOSSL_DIST_TIMEOUT"};
+                                              "RADIOSSL_DIST_TIMEOUT", "RADIOSSL_DIST_BACKEND"};
 
 /// Only `vars` set among the launch variables.
 std::map<std::string, std::optional<std::string>> only(const std::map<std::string, std::string>& vars) {
@@ -333,6 +333,7 @@ TEST_CASE("dist: the launch environment of torchrun, SLURM and mpirun", "[dist]"
     CHECK(l.rank == 0);
     CHECK(l.launcher == "none");
     CHECK(l.timeout_s == 300.0);
+    CHECK(l.backend == "auto");
   }
   SECTION("torchrun") {
     ScopedEnv e(only({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "node7"},
@@ -382,6 +383,14 @@ TEST_CASE("dist: the launch environment of torchrun, SLURM and mpirun", "[dist]"
       ScopedEnv e(only({{"RADIOSSL_DIST_TIMEOUT", "0"}}));
       CHECK_THROWS_WITH(dist::launch_from_env(), Catch::Contains("RADIOSSL_DIST_TIMEOUT"));
     }
+    {
+      ScopedEnv e(only({{"RADIOSSL_DIST_BACKEND", "mpi"}}));
+      CHECK_THROWS_WITH(dist::launch_from_env(), Catch::Contains("RADIOSSL_DIST_BACKEND='mpi'"));
+    }
+  }
+  SECTION("the backend is read as given") {
+    ScopedEnv e(only({{"RADIOSSL_DIST_BACKEND", "nccl"}}));
+    CHECK(dist::launch_from_env().backend == "nccl");
   }
   SECTION("one process installs no process group: collectives are the identity") {
     ScopedEnv e(only({}));
@@ -393,6 +402,72 @@ TEST_CASE("dist: the launch environment of torchrun, SLURM and mpirun", "[dist]"
     CHECK(radiossl::detail::all_gather_with_grad(t).is_same(t));
   }
 }
+
+TEST_CASE("dist: the backend is NCCL on CUDA when built in and Gloo otherwise", "[dist]") {
+  using dist::Backend;
+  using dist::resolve_backend;
+  // requested, CUDA visible, Gloo built, NCCL built
+  CHECK(resolve_backend("auto", true, true, true) == Backend::nccl);
+  CHECK(resolve_backend("auto", false, true, true) == Backend::gloo);
+  CHECK(resolve_backend("auto", true, true, false) == Backend::gloo);  // e.g. Debian's Gloo build with CUDA
+  CHECK(resolve_backend("auto", true, false, true) == Backend::nccl);  // pip's LibTorch: no gloo headers
+  CHECK(resolve_backend("gloo", true, true, true) == Backend::gloo);
+  CHECK(resolve_backend("nccl", true, false, true) == Backend::nccl);
+  CHECK_THROWS_WITH(resolve_backend("nccl", true, true, false), Catch::Contains("built without NCCL"));
+  CHECK_THROWS_WITH(resolve_backend("nccl", false, true, true), Catch::Contains("no CUDA device"));
+  CHECK_THROWS_WITH(resolve_backend("gloo", true, false, true), Catch::Contains("libgloo-dev"));
+  CHECK_THROWS_WITH(resolve_backend("auto", false, false, true),
+                    Catch::Contains("libgloo-dev") && Catch::Contains("no CUDA device is visible"));
+  CHECK_THROWS_WITH(resolve_backend("auto", false, false, false),
+                    Catch::Contains("libgloo-dev") && Catch::Contains("without NCCL"));
+  CHECK_THROWS_WITH(resolve_backend("mpi", false, true, false), Catch::Contains("auto, gloo or nccl"));
+}
+
+TEST_CASE("dist: a backend this build or machine lacks stops the launch at once", "[dist]") {
+  // Before any rendezvous: nothing listens on this port, yet the error comes at once, not after the timeout.
+  const std::string port = std::to_string(free_port());
+  const std::string backend = !dist::nccl_built ? "nccl" : !dist::gloo_built ? "gloo" : "";
+  if (backend.empty()) {
+    WARN("this build has both Gloo and NCCL: nothing to refuse");
+    return;
+  }
+  ScopedEnv e(only({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", port},
+                    {"RADIOSSL_DIST_BACKEND", backend}, {"RADIOSSL_DIST_TIMEOUT", "60"}}));
+  CHECK_THROWS_WITH(dist::init_from_env(), Catch::Contains("RADIOSSL_DIST_BACKEND=" + backend) &&
+                                               Catch::Contains("launched as rank 1 of 2 by torchrun"));
+  CHECK_FALSE(dist::is_initialized());
+}
+
+#ifdef RADIOSSL_HAVE_NCCL
+TEST_CASE("dist: an NCCL group of one rank on this GPU", "[dist][gpu]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: the NCCL group was built but not run");
+    return;
+  }
+  dist::LaunchEnv env;
+  env.master_port = static_cast<std::uint16_t>(free_port());
+  env.timeout_s = 60;
+  auto comm = dist::make_nccl_communicator(env);
+  REQUIRE(comm->backend() == dist::Backend::nccl);
+  const torch::Tensor x = torch::arange(6, torch::TensorOptions(torch::kCUDA).dtype(torch::kFloat)).reshape({2, 3});
+  CHECK(torch::equal(comm->all_gather(x), x));
+  torch::Tensor s = x.clone();
+  comm->all_reduce_sum_(s);
+  CHECK(torch::equal(s, x));
+  torch::Tensor b = x.clone();
+  comm->broadcast_(b, 0);
+  CHECK(torch::equal(b, x));
+  comm->barrier();
+  torch::Tensor cpu = torch::ones({3});
+  CHECK_THROWS_WITH(comm->all_reduce_sum_(cpu), Catch::Contains("CUDA tensors only"));
+  // Installed, as dist::init does for several ranks: the gather with gradient keeps the graph.
+  radiossl::detail::communicator() = comm;
+  torch::Tensor y = x.clone().requires_grad_(true);
+  (radiossl::detail::all_gather_with_grad(y) * 2).sum().backward();
+  dist::shutdown();
+  CHECK(torch::equal(y.grad(), torch::full_like(x, 2)));
+}
+#endif
 
 TEST_CASE("dist: the loader gives each rank a disjoint slice of the same global batches", "[dist]") {
   auto loader_for = [](std::int64_t world, std::int64_t rank, std::int64_t batch) {

@@ -43,7 +43,11 @@
 #   WORKERS loader threads / DataLoader processes [nproc-2 | 1]  FILES FITS cut-outs [512 | 8]
 #   JOBS                  build parallelism [nproc]
 #   TARGETS               all: build the tests and examples too (a check that they compile against this
-#                         LibTorch; the build stops the script on the first failing target, after -k 0) [bench]
+#                         LibTorch; the build stops the script on the first failing target, after -k 0),
+#                         then run the tests tagged [gpu] (the NCCL process group on one rank) [bench]
+#   NCCL                  1: compile radiossl's NCCL process group (dist/process_group.hpp) when CMake finds
+#                         nccl.h and the CUDA headers beside the wheel [1 with TARGETS=all, else 0: the
+#                         benchmark runs one process and needs no process group]
 # The C++ side needs a LibTorch with the C++11 string ABI (pip torch >= 2.7, conda, NGC containers):
 # Debian's Google Benchmark is built with it; the script stops with a message otherwise.
 set -euo pipefail
@@ -155,13 +159,15 @@ print(torch.utils.cmake_prefix_path, os.path.dirname(torch.__file__), int(torch.
   fi
   everything=OFF
   [ "${TARGETS:-bench}" = all ] && everything=ON
+  no_nccl=ON
+  [ "${NCCL:-$([ $everything = ON ] && echo 1 || echo 0)}" = 1 ] && no_nccl=OFF
   if [ "${BUILD:-1}" != 0 ]; then
     log "building radiossl_bench against torch $torch_version ($torch_root) with $(${CXX:-c++} --version | head -1) in $build"
     # CMAKE_POLICY_VERSION_MINIMUM: CMake 4 (pip's) refuses dependency configs written for CMake < 3.5.
     cmake -S "$root" -B "$build" -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" \
           -DCMAKE_BUILD_TYPE=Release -DRADIOSSL_BUILD_TESTS=$everything -DRADIOSSL_BUILD_EXAMPLES=$everything \
           -DRADIOSSL_BUILD_BENCH=ON -DRADIOSSL_INSTALL=OFF -DRADIOSSL_WERROR=OFF \
-          -DCMAKE_POLICY_VERSION_MINIMUM=3.5 "${torch_args[@]}" ${RADIOSSL_CMAKE_ARGS:-} >&2
+          -DRADIOSSL_NO_NCCL=$no_nccl -DCMAKE_POLICY_VERSION_MINIMUM=3.5 "${torch_args[@]}" ${RADIOSSL_CMAKE_ARGS:-} >&2
     if [ "$everything" = ON ]; then
       keep_going=(-k); [ -f "$build/build.ninja" ] && keep_going=(-k 0)   # every error of every target
       cmake --build "$build" -j "${JOBS:-$(nproc)}" -- "${keep_going[@]}" >&2
@@ -172,6 +178,10 @@ print(torch.utils.cmake_prefix_path, os.path.dirname(torch.__file__), int(torch.
     if command -v readelf >/dev/null && ! readelf -d "$bench" | grep -q 'libstdc++'; then
       log "warning: $bench links libstdc++ statically ($CXX): expect crashes next to LibTorch's; set CXX to the system g++"
     fi
+  fi
+  if [ "$everything" = ON ] && [ "${BUILD:-1}" != 0 ]; then
+    log "tests tagged [gpu]"
+    "$build/tests/radiossl_tests" "[gpu]" >&2
   fi
   [ "$build_only" = 1 ] && exit 0
 fi

@@ -16,7 +16,8 @@
 
 namespace radiossl::detail {
 
-/// What a process group offers the collectives: implemented by dist::GlooCommunicator.
+/// What a process group offers the collectives: implemented by dist::C10dCommunicator (Gloo or
+/// NCCL, dist/process_group.hpp).
 /// Every call is collective: all ranks make the same calls in the same order.
 class Communicator {
  public:

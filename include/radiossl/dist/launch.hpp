@@ -3,7 +3,8 @@
 ///
 /// torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; SLURM's srun sets
 /// SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID and Open MPI's mpirun OMPI_COMM_WORLD_RANK/SIZE/
-/// LOCAL_RANK (both still need MASTER_ADDR when they span several nodes). Torch-free.
+/// LOCAL_RANK (both still need MASTER_ADDR when they span several nodes). RADIOSSL_DIST_TIMEOUT and
+/// RADIOSSL_DIST_BACKEND are radiossl's own. Torch-free.
 #pragma once
 
 #include <charconv>
@@ -28,6 +29,10 @@ struct LaunchEnv {
   /// radiossl::Error (RADIOSSL_DIST_TIMEOUT); a rank that dies makes the others fail within this.
   double timeout_s = 300.0;
   std::string launcher = "none";  ///< which variables were read: torchrun, slurm, openmpi, none
+  /// Which c10d backend carries the collectives (RADIOSSL_DIST_BACKEND): "gloo", "nccl", or
+  /// "auto", which picks NCCL when CUDA devices are visible and radiossl was built with it, else
+  /// Gloo (dist/process_group.hpp, resolve_backend).
+  std::string backend = "auto";
 };
 
 namespace detail {
@@ -83,6 +88,11 @@ inline LaunchEnv launch_from_env() {
     if (end != t->c_str() + t->size() || !(s > 0))
       throw Error("radiossl::dist: RADIOSSL_DIST_TIMEOUT='" + *t + "' must be a positive number of seconds");
     e.timeout_s = s;
+  }
+  if (const auto b = env("RADIOSSL_DIST_BACKEND")) {
+    if (*b != "auto" && *b != "gloo" && *b != "nccl")
+      throw Error("radiossl::dist: RADIOSSL_DIST_BACKEND='" + *b + "' must be auto, gloo or nccl");
+    e.backend = *b;
   }
   // Several nodes need to know where rank 0 is: torchrun says, SLURM and mpirun do not.
   const bool several_nodes =

@@ -50,20 +50,16 @@ inline std::string sync_with_main(const std::string& what, const std::string& va
   const auto& comm = radiossl::detail::communicator();
   if (!comm || comm->world_size() <= 1) return value;
   std::string out = value;
-#ifdef RADIOSSL_HAVE_GLOO
-  auto* gloo = dynamic_cast<GlooCommunicator*>(comm.get());
-  if (gloo == nullptr)
+#ifdef RADIOSSL_HAVE_C10D
+  auto* group = dynamic_cast<StoreCommunicator*>(comm.get());
+  if (group == nullptr)
     throw Error("radiossl::dist::sync_with_main('" + what + "'): the installed process group has no rendezvous store");
   // The same n-th call on every rank uses the same key; keys are never reused within a job.
   static std::int64_t calls = 0;
   const std::string key = "radiossl/main_wait/" + std::to_string(calls++);
   const std::string who = "rank " + std::to_string(comm->rank()) + " of " + std::to_string(comm->world_size());
-  auto one_line = [](const std::exception& e) {
-    if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) return std::string(ce->what_without_backtrace());
-    const std::string s = e.what();
-    return s.substr(0, s.find('\n'));
-  };
-  c10d::Store& store = gloo->store();
+  using detail::one_line;
+  c10d::Store& store = group->store();
   if (comm->rank() == 0) {
     try {
       store.set(key, std::vector<std::uint8_t>(value.begin(), value.end()));
