@@ -208,9 +208,10 @@ TEST_CASE("bench_grid runs only the configured pretraining sets, and refuses dat
   CHECK_THAT(report, Catch::Contains("Not run: this run's protocols are linear only."));
   // The schedule actually run: the preset's, with what the config file changed.
   const auto smoke = grid::GridConfig::preset_named("smoke");
+  REQUIRE(smoke.epochs_curated == 1);
   CHECK_THAT(report, Catch::Contains("Settings of this run: pretraining at " + std::to_string(smoke.pretrain_size) +
-                                     " px, batch " + std::to_string(smoke.batch_size) + ", " +
-                                     std::to_string(smoke.epochs_curated) + " epochs on the curated set"));
+                                     " px, batch " + std::to_string(smoke.batch_size) +
+                                     ", 1 epoch on the curated set and 1 on the uncurated set, warm-up 0 epochs"));
   CHECK_THAT(report, Catch::Contains("learning rate x 0.5, crop scale [0.65, 1]"));
   CHECK_THAT(report, Catch::Contains("CIFAR stem"));
   const auto weights = out / "run-linear" / "cells" / "Curated_ResNet-18_SimCLR_seed0" / "backbone.pt";

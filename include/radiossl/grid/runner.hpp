@@ -430,15 +430,23 @@ class GridRunner {
     const auto& pr = cfg_.protocol;
     const bool finetune = std::find(pr.protocols.begin(), pr.protocols.end(), eval::Protocol::finetune) !=
                           pr.protocols.end();
+    auto epochs = [](double n) {
+      std::ostringstream e;
+      e << n << (n == 1.0 ? " epoch" : " epochs");
+      return e.str();
+    };
     std::ostringstream s;
     s << "Settings of this run: pretraining at " << cfg_.pretrain_size << " px, batch " << cfg_.batch_size << ", "
-      << cfg_.epochs_curated << " epochs on the curated set and " << cfg_.epochs_uncurated
-      << " on the uncurated set, warm-up " << cfg_.warmup_epochs << " epochs, learning rate x " << cfg_.lr_scale
+      << epochs(static_cast<double>(cfg_.epochs_curated)) << " on the curated set and " << cfg_.epochs_uncurated
+      << " on the uncurated set, warm-up " << epochs(cfg_.warmup_epochs) << ", learning rate x " << cfg_.lr_scale
       << ", crop scale [" << cfg_.crop_min_scale << ", 1]";
     if (cfg_.max_pretrain_images > 0) s << ", at most " << cfg_.max_pretrain_images << " cut-outs";
-    s << "; evaluation at " << cfg_.eval_size << " px, linear probe " << pr.linear.epochs() << " epochs of batch "
-      << pr.linear.batch_size() << (pr.linear.standardize() ? " on standardised features" : " on raw features");
-    if (finetune) s << ", fine-tuning " << pr.finetune.epochs() << " epochs of batch " << pr.finetune.batch_size();
+    s << "; evaluation at " << cfg_.eval_size << " px, linear probe "
+      << epochs(static_cast<double>(pr.linear.epochs())) << " of batch " << pr.linear.batch_size()
+      << (pr.linear.standardize() ? " on standardised features" : " on raw features");
+    if (finetune)
+      s << ", fine-tuning " << epochs(static_cast<double>(pr.finetune.epochs())) << " of batch "
+        << pr.finetune.batch_size();
     s << ".";
     return s.str();
   }
