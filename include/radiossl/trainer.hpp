@@ -61,13 +61,14 @@ using TrainerBase = std::conditional_t<trainer_policies_valid<B, M, A, O>, Train
 /// Example: examples/pretrain.cpp.
 ///
 /// Data parallel: launched as several processes (`torchrun --no-python --nproc-per-node N prog`,
-/// srun, mpirun; see dist/launch.hpp), each process joins a Gloo process group when the Trainer
-/// is built (dist/process_group.hpp), trains a replica on its shard of every epoch (the loader
-/// gives each rank a disjoint slice of each global batch of N x batch_size), starts from rank 0's
-/// state, averages gradients over ranks after backward and takes rank 0's BatchNorm running
-/// statistics after each step, so the replicas stay identical. Only rank 0 writes checkpoints,
-/// the CSV log and progress; a checkpoint resumes under any number of processes. With
-/// `sync_batch_norm`, dist::SyncBatchNorm layers use the statistics of the global batch.
+/// srun, mpirun; see dist/launch.hpp), each process joins a c10d process group (Gloo, or NCCL on
+/// CUDA) when the Trainer is built (dist/process_group.hpp), trains a replica on its shard of
+/// every epoch (the loader gives each rank a disjoint slice of each global batch of
+/// N x batch_size), starts from rank 0's state, averages gradients over ranks after backward and
+/// takes rank 0's BatchNorm running statistics after each step, so the replicas stay identical.
+/// Only rank 0 writes checkpoints, the CSV log and progress; a checkpoint resumes under any number
+/// of processes. With `sync_batch_norm`, dist::SyncBatchNorm layers use the statistics of the
+/// global batch.
 /// One process needs no setup and runs exactly as before.
 ///
 /// The policies are checked at the front door, one `static_assert` per policy with a message
