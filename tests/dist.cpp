@@ -121,6 +121,7 @@ std::vector<Rank> launch(const std::string& mode, const fs::path& dir, int world
     env.push_back("MASTER_ADDR=127.0.0.1");
     env.push_back("MASTER_PORT=" + port);
     env.push_back("RADIOSSL_DIST_TIMEOUT=" + std::to_string(timeout_s));
+    env.push_back("RADIOSSL_DIST_BACKEND=gloo");  // CPU replicas, also on a machine with CUDA and NCCL
     env.push_back("RADIOSSL_TEST_DIST_MODE=" + mode);
     env.push_back("RADIOSSL_TEST_DIST_OUT=" + dir.string());
     std::vector<char*> envp;
@@ -563,6 +564,7 @@ TEST_CASE("dist: worker rank (launched by the [dist] tests)", "[.dist_worker]") 
 }
 
 TEST_CASE("dist: two ranks on loopback Gloo train identical replicas and only rank 0 writes", "[dist]") {
+  if (!radiossl::test::gloo_or_warn(dist::gloo_built)) return;
   const fs::path dir = fresh_dir("train");
   auto ranks = launch("train", dir, 2, 20.0);
   wait_all(ranks, 60.0);
@@ -600,6 +602,7 @@ TEST_CASE("dist: two ranks on loopback Gloo train identical replicas and only ra
 }
 
 TEST_CASE("dist: a killed rank ends the other with a clear error, not a hang", "[dist]") {
+  if (!radiossl::test::gloo_or_warn(dist::gloo_built)) return;
   const fs::path dir = fresh_dir("kill");
   auto ranks = launch("kill", dir, 2, 10.0);
   wait_all(ranks, 40.0);
@@ -613,6 +616,7 @@ TEST_CASE("dist: a killed rank ends the other with a clear error, not a hang", "
 }
 
 TEST_CASE("dist: a frozen rank makes the other fail after RADIOSSL_DIST_TIMEOUT", "[dist]") {
+  if (!radiossl::test::gloo_or_warn(dist::gloo_built)) return;
   const fs::path dir = fresh_dir("stop");
   auto ranks = launch("stop", dir, 2, 5.0);
   wait_all(ranks, 30.0, /*until_rank0=*/true);  // rank 1 stays stopped until killed
@@ -625,6 +629,7 @@ TEST_CASE("dist: a frozen rank makes the other fail after RADIOSSL_DIST_TIMEOUT"
 }
 
 TEST_CASE("dist: synchronised BatchNorm on 2 ranks equals BatchNorm on the global batch of 1 process", "[dist]") {
+  if (!radiossl::test::gloo_or_warn(dist::gloo_built)) return;
   const fs::path dir = fresh_dir("syncbn");
   auto ranks = launch("syncbn", dir, 2, 20.0);
   wait_all(ranks, 60.0);

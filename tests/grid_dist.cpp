@@ -53,7 +53,7 @@ std::vector<int> run_ranks(const fs::path& dir, const std::vector<std::string>& 
   for (std::size_t r = 0; r < commands.size(); ++r) {
     const auto rs = std::to_string(r);
     script += "( RANK=" + rs + " LOCAL_RANK=" + rs + " WORLD_SIZE=" + std::to_string(commands.size()) +
-              " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " RADIOSSL_DIST_TIMEOUT=" +
+              " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " RADIOSSL_DIST_BACKEND=gloo RADIOSSL_DIST_TIMEOUT=" +
               std::to_string(dist_timeout_s) + " " + extra_env + " timeout -s KILL 240 " + commands[r] + " > " +
               test::quote(dir / ("rank" + rs + ".log")) + " 2>&1; echo $? > " + test::quote(dir / ("rank" + rs + ".rc")) +
               " ) & ";
@@ -119,6 +119,7 @@ TEST_CASE("grid_dist: worker rank (launched by the [grid_dist] tests)", "[.grid_
 
 TEST_CASE("grid_dist: ranks wait for rank 0 past RADIOSSL_DIST_TIMEOUT, and stop if it dies or is stuck",
           "[grid_dist]") {
+  if (!test::gloo_or_warn(dist::gloo_built)) return;
   const std::string exe = test::quote(fs::read_symlink("/proc/self/exe")) + " '[grid_dist_worker]'";
   auto job = [&](const std::string& mode, const std::string& extra_env, double dist_timeout) {
     test::TempDir dir;
@@ -160,6 +161,7 @@ TEST_CASE("grid_dist: ranks wait for rank 0 past RADIOSSL_DIST_TIMEOUT, and stop
 
 TEST_CASE("bench_grid on 2 ranks: rank 0 alone evaluates and writes, with the rows of a 1-process run",
           "[grid_dist]") {
+  if (!test::gloo_or_warn(dist::gloo_built)) return;
   const std::string bench_grid = test::quote(fs::path(RADIOSSL_BINARY_DIR) / "examples" / "bench_grid");
   test::TempDir dir;
   const fs::path data = smoke_data();

@@ -1,5 +1,6 @@
 /// @file
-/// A free loopback TCP port for tests that start process groups on this machine.
+/// A free loopback TCP port for tests that start process groups on this machine, and the guard
+/// of those tests.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,15 @@ inline std::uint16_t free_port() {
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
   ::close(fd);
   return ntohs(a.sin_port);
+}
+
+/// The multi-process tests run their ranks over Gloo on loopback (RADIOSSL_DIST_BACKEND=gloo in
+/// their environment, also where CUDA and NCCL are present). A build without the Gloo headers (against
+/// a pip PyTorch's LibTorch) cannot run them: returns false with a warning, and the test returns.
+inline bool gloo_or_warn(bool gloo_built) {
+  if (gloo_built) return true;
+  WARN("radiossl was built without Gloo: this multi-process test did not run");
+  return false;
 }
 
 }  // namespace radiossl::test
