@@ -430,23 +430,20 @@ class GridRunner {
     const auto& pr = cfg_.protocol;
     const bool finetune = std::find(pr.protocols.begin(), pr.protocols.end(), eval::Protocol::finetune) !=
                           pr.protocols.end();
-    auto epochs = [](double n) {
+    auto epochs = [](auto n) {
       std::ostringstream e;
-      e << n << (n == 1.0 ? " epoch" : " epochs");
+      e << n << (n == 1 ? " epoch" : " epochs");
       return e.str();
     };
     std::ostringstream s;
     s << "Settings of this run: pretraining at " << cfg_.pretrain_size << " px, batch " << cfg_.batch_size << ", "
-      << epochs(static_cast<double>(cfg_.epochs_curated)) << " on the curated set and " << cfg_.epochs_uncurated
+      << epochs(cfg_.epochs_curated) << " on the curated set and " << cfg_.epochs_uncurated
       << " on the uncurated set, warm-up " << epochs(cfg_.warmup_epochs) << ", learning rate x " << cfg_.lr_scale
       << ", crop scale [" << cfg_.crop_min_scale << ", 1]";
     if (cfg_.max_pretrain_images > 0) s << ", at most " << cfg_.max_pretrain_images << " cut-outs";
-    s << "; evaluation at " << cfg_.eval_size << " px, linear probe "
-      << epochs(static_cast<double>(pr.linear.epochs())) << " of batch " << pr.linear.batch_size()
-      << (pr.linear.standardize() ? " on standardised features" : " on raw features");
-    if (finetune)
-      s << ", fine-tuning " << epochs(static_cast<double>(pr.finetune.epochs())) << " of batch "
-        << pr.finetune.batch_size();
+    s << "; evaluation at " << cfg_.eval_size << " px, linear probe " << epochs(pr.linear.epochs()) << " of batch "
+      << pr.linear.batch_size() << (pr.linear.standardize() ? " on standardised features" : " on raw features");
+    if (finetune) s << ", fine-tuning " << epochs(pr.finetune.epochs()) << " of batch " << pr.finetune.batch_size();
     s << ".";
     return s.str();
   }
@@ -459,10 +456,11 @@ class GridRunner {
     std::vector<std::string> set_names;
     for (const auto& s : sets_) set_names.push_back(s.name);
 
+    const std::string settings = settings_markdown();
     nlohmann::json js;
     js["preset"] = cfg_.preset;
     js["note"] = cfg_.note;
-    js["settings"] = settings_markdown();
+    js["settings"] = settings;
     js["seeds"] = cfg_.seeds;
     js["folds"] = cfg_.protocol.folds;
     js["clip_sigma"] = cfg_.clip_sigma;
@@ -475,7 +473,7 @@ class GridRunner {
     std::ostringstream md;
     md << "# radiossl benchmark report (" << cfg_.preset << " preset)\n\n";
     if (!cfg_.note.empty()) md << "> " << cfg_.note << "\n\n";
-    md << settings_markdown() << "\n\n";
+    md << settings << "\n\n";
     if (cfg_.clip_sigma > 0.0)
       md << "Every cut-out's background was floored at its median + " << cfg_.clip_sigma
          << " sigma (sigma-clipped statistics) before min-max, in pretraining and evaluation (`clip_sigma`), as "
