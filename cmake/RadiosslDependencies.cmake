@@ -47,14 +47,14 @@ endif()
 # packages beside a pip PyTorch: site-packages/nvidia/*/include) and USE_C10D_NCCL. Searched only
 # when the LibTorch has CUDA; without them radiossl still builds and several processes use Gloo.
 # -DRADIOSSL_NO_NCCL=ON skips the search.
+find_library(RADIOSSL_TORCH_CUDA_LIBRARY torch_cuda HINTS ${TORCH_INSTALL_PREFIX}/lib NO_DEFAULT_PATH)
+file(GLOB _radiossl_cuda_hints LIST_DIRECTORIES true "${TORCH_INSTALL_PREFIX}/../nvidia/*/include")
+list(APPEND _radiossl_cuda_hints $ENV{CUDA_HOME}/include /usr/local/cuda/include)
 if(NOT TARGET radiossl::nccl)
   add_library(radiossl::nccl INTERFACE IMPORTED GLOBAL)
-  find_library(RADIOSSL_TORCH_CUDA_LIBRARY torch_cuda HINTS ${TORCH_INSTALL_PREFIX}/lib NO_DEFAULT_PATH)
   if(RADIOSSL_NO_NCCL)
     message(STATUS "radiossl: RADIOSSL_NO_NCCL: NCCL process groups disabled")
   elseif(RADIOSSL_TORCH_CUDA_LIBRARY)
-    file(GLOB _radiossl_cuda_hints LIST_DIRECTORIES true "${TORCH_INSTALL_PREFIX}/../nvidia/*/include")
-    list(APPEND _radiossl_cuda_hints $ENV{CUDA_HOME}/include /usr/local/cuda/include)
     set(_radiossl_nccl_dirs "")
     set(_radiossl_nccl_missing "")
     foreach(_h torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp nccl.h cuda.h cuda_runtime_api.h cublas_v2.h
@@ -75,6 +75,27 @@ if(NOT TARGET radiossl::nccl)
         INTERFACE_COMPILE_DEFINITIONS "RADIOSSL_HAVE_NCCL;USE_C10D_NCCL"
         INTERFACE_INCLUDE_DIRECTORIES "${_radiossl_nccl_dirs}")
       message(STATUS "radiossl: NCCL process groups enabled (headers: ${_radiossl_nccl_dirs})")
+    endif()
+  endif()
+endif()
+
+# CUDA graph capture (bench/graph_bench.cpp) includes LibTorch's ATen/cuda headers, which need the
+# CUDA runtime's headers: found like NCCL's, only for a LibTorch with CUDA. Linked by the benchmark
+# alone. -DRADIOSSL_NO_CUDA_GRAPHS=ON compiles the capture out (bench/gpu/run.sh falls back to it
+# when that code does not build against the LibTorch at hand).
+if(NOT TARGET radiossl::cuda_graphs)
+  add_library(radiossl::cuda_graphs INTERFACE IMPORTED GLOBAL)
+  if(RADIOSSL_NO_CUDA_GRAPHS)
+    message(STATUS "radiossl: RADIOSSL_NO_CUDA_GRAPHS: CUDA graph capture compiled out")
+  elseif(RADIOSSL_TORCH_CUDA_LIBRARY)
+    find_path(RADIOSSL_CUDA_RUNTIME_INCLUDE_DIR cuda_runtime_api.h HINTS ${_radiossl_cuda_hints})
+    if(RADIOSSL_CUDA_RUNTIME_INCLUDE_DIR)
+      set_target_properties(radiossl::cuda_graphs PROPERTIES
+        INTERFACE_COMPILE_DEFINITIONS RADIOSSL_HAVE_CUDA
+        INTERFACE_INCLUDE_DIRECTORIES "${RADIOSSL_CUDA_RUNTIME_INCLUDE_DIR}")
+      message(STATUS "radiossl: CUDA graph capture enabled (headers: ${RADIOSSL_CUDA_RUNTIME_INCLUDE_DIR})")
+    else()
+      message(STATUS "radiossl: CUDA LibTorch without cuda_runtime_api.h: CUDA graph capture compiled out")
     endif()
   endif()
 endif()

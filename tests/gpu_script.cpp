@@ -1,7 +1,7 @@
 /// @file
 /// bench/gpu/run.sh --cpu-check: the GPU benchmark script's every non-CUDA path (FITS files, matmul
-/// rate, radiossl's step and end-to-end benches, the Python peer's, the table) on CPU, tiny sizes,
-/// ResNet-18 with SimCLR and BYOL (the script's --cpu-check default).
+/// rate, radiossl's step and end-to-end benches, the Python peer's, the graph bench's eager pass, the
+/// tables) on CPU, tiny sizes, ResNet-18 with SimCLR and BYOL (the script's --cpu-check default).
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -57,13 +57,14 @@ TEST_CASE("bench/gpu/run.sh --cpu-check prints a measured row per method and bac
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out, Catch::Contains("fp32 (--cpu-check) matmul rate"));
 
-  std::map<std::string, std::vector<std::string>> rows;  // "ResNet-18 SimCLR" -> cells
+  std::map<std::string, std::vector<std::string>> rows;        // "ResNet-18 SimCLR" -> cells
+  std::map<std::string, std::vector<std::string>> graph_rows;  // the CUDA graph table's
   std::stringstream out(r.out);
   for (std::string line; std::getline(out, line);)
     if (line.rfind("| ResNet-", 0) == 0) {
       const auto c = cells(line);
-      REQUIRE(c.size() == 9);
-      rows[c[0] + " " + c[1]] = c;
+      REQUIRE((c.size() == 9 || c.size() == 5));
+      (c.size() == 9 ? rows : graph_rows)[c[0] + " " + c[1]] = c;
     }
   // --cpu-check's default subset (bench/gpu/run.sh): all 6 methods x 2 backbones take minutes.
   CHECK(rows.size() == 2);
@@ -81,4 +82,16 @@ TEST_CASE("bench/gpu/run.sh --cpu-check prints a measured row per method and bac
       CHECK(positive_number(c[7]));
       CHECK_THAT(c[8], Catch::Matches(R"([0-9.]+% / [0-9.]+%)"));  // fraction of the matmul rate
     }
+  // On a CPU the graph table has the eager pass measured and says why nothing was captured.
+  CHECK_THAT(r.out, Catch::Contains("CUDA graph capture of the step's forward, loss and backward"));
+  CHECK(graph_rows.size() == 2);
+  for (const char* m : {"SimCLR", "BYOL"}) {
+    const std::string key = std::string("ResNet-18 ") + m;
+    INFO(key);
+    REQUIRE(graph_rows.count(key) == 1);
+    const auto& c = graph_rows[key];
+    CHECK(positive_number(c[2]));
+    CHECK_THAT(c[3], Catch::StartsWith("- (CUDA graphs need a CUDA build"));
+    CHECK(c[4] == "-");
+  }
 }

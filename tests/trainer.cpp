@@ -163,6 +163,7 @@ TEST_CASE("Trainer: on a CPU the layout follows the backbone unless set", "[trai
       }
     REQUIRE(conv.defined());
     CHECK(!conv.is_contiguous() == trainer.channels_last());
+    CHECK_FALSE(trainer.bf16_autocast());  // CUDA only
     // ResNet reads one plane as the replicated radio channel, so its loader sends one plane;
     // a backbone that does not say so gets the replicated planes.
     const std::int64_t planes = std::is_same_v<B, TinyBackbone> ? 3 : 1;

@@ -4,12 +4,15 @@
 # (bench/step_peer.py: solo-learn's step with bf16 autocast and channels_last, as its bf16-mixed runs
 # do), for the step alone and end to end from FITS files on disk (radiossl's threaded loader against a
 # torch DataLoader with worker processes), and the fraction of the measured bf16 matmul rate
-# (bench/gpu/matmul_rate.py) each step reaches. Prints one markdown table on stdout, progress on stderr.
+# (bench/gpu/matmul_rate.py) each step reaches. Then whether CUDA graph capture helps: the step's
+# forward, loss and backward eager against replayed from one captured graph (bench/graph_bench.cpp).
+# Prints two markdown tables on stdout, progress on stderr.
 #
 #   bench/gpu/run.sh                      on a CUDA machine, no network needed: builds radiossl_bench
 #                                         (Release) against the CUDA LibTorch inside $PYTHON's torch
 #                                         (torch.utils.cmake_prefix_path), then measures (about 6 min on a
-#                                         16-core H200 machine: build 1.5, measurements 4.5)
+#                                         16-core H200 machine before the graph table: build 1.5,
+#                                         measurements 4.5; KINDS=graph measures that table alone)
 #   bench/gpu/run.sh --build-only         the GPU run's build alone
 #   BUILD_DIR=build bench/gpu/run.sh --cpu-check
 #                                         every path but the CUDA-only ones, on CPU, in under a minute:
@@ -33,7 +36,7 @@
 #                         are used; the list, with the rest of what was unpacked, goes to the log
 #   BUILD                 0: measure with the radiossl_bench already in BUILD_DIR (carried from an earlier
 #                         run on the same kind of machine) and only unpack RADIOSSL_DEBS [1]
-#   KINDS                 which measurements [step e2e]
+#   KINDS                 which measurements [step e2e graph]
 #   RADIOSSL_CMAKE_ARGS   more arguments for the configure step (e.g. -DRADIOSSL_NO_GLOO=ON)
 #   RADIOSSL_TORCH_SHIM   1: link the wheel's LibTorch through bench/gpu/torch-shim (automatic when nvcc,
 #                         which the wheel's own TorchConfig.cmake looks for, is missing)
@@ -42,12 +45,15 @@
 #   BATCH [128 | 4]  PX [224 | 32]  MIN_TIME seconds per measurement [1 | 0.01]  THREADS [8 | 1]
 #   WORKERS loader threads / DataLoader processes [nproc-2 | 1]  FILES FITS cut-outs [512 | 8]
 #   JOBS                  build parallelism [nproc]
-#   TARGETS               all: build the tests and examples too (a check that they compile against this
-#                         LibTorch; the build stops the script on the first failing target, after -k 0),
-#                         then run the tests tagged [gpu] (the NCCL process group on one rank) [bench]
+#   TARGETS               all: after radiossl_bench, build the tests and examples too (a check that they
+#                         compile against this LibTorch, every error of every target: -k 0) and run the
+#                         tests tagged [gpu] (the NCCL process group on one rank); the measurements
+#                         still run when that fails, and the script then exits 1 naming what failed [bench]
 #   NCCL                  1: compile radiossl's NCCL process group (dist/process_group.hpp) when CMake finds
 #                         nccl.h and the CUDA headers beside the wheel [1 with TARGETS=all, else 0: the
 #                         benchmark runs one process and needs no process group]
+#   GRAPHS                0: compile CUDA graph capture out (-DRADIOSSL_NO_CUDA_GRAPHS=ON) [1; a build
+#                         that fails with it is retried without it, so that the tables still come]
 # The C++ side needs a LibTorch with the C++11 string ABI (pip torch >= 2.7, conda, NGC containers):
 # Debian's Google Benchmark is built with it; the script stops with a message otherwise.
 set -euo pipefail
@@ -62,6 +68,7 @@ case "${1:-}" in
   *) echo "run.sh: unknown argument '$1' (expected --cpu-check, --build-only or nothing)" >&2; exit 2 ;;
 esac
 log() { echo "[$(date +%T)] $*" >&2; }
+failed=""
 t_start=$(date +%s)
 
 if [ "$mode" = cpu ]; then
@@ -161,29 +168,39 @@ print(torch.utils.cmake_prefix_path, os.path.dirname(torch.__file__), int(torch.
   [ "${TARGETS:-bench}" = all ] && everything=ON
   no_nccl=ON
   [ "${NCCL:-$([ $everything = ON ] && echo 1 || echo 0)}" = 1 ] && no_nccl=OFF
+  no_graphs=OFF
+  [ "${GRAPHS:-1}" = 1 ] || no_graphs=ON
   if [ "${BUILD:-1}" != 0 ]; then
     log "building radiossl_bench against torch $torch_version ($torch_root) with $(${CXX:-c++} --version | head -1) in $build"
     # CMAKE_POLICY_VERSION_MINIMUM: CMake 4 (pip's) refuses dependency configs written for CMake < 3.5.
     cmake -S "$root" -B "$build" -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" \
           -DCMAKE_BUILD_TYPE=Release -DRADIOSSL_BUILD_TESTS=$everything -DRADIOSSL_BUILD_EXAMPLES=$everything \
           -DRADIOSSL_BUILD_BENCH=ON -DRADIOSSL_INSTALL=OFF -DRADIOSSL_WERROR=OFF \
-          -DRADIOSSL_NO_NCCL=$no_nccl -DCMAKE_POLICY_VERSION_MINIMUM=3.5 "${torch_args[@]}" ${RADIOSSL_CMAKE_ARGS:-} >&2
-    if [ "$everything" = ON ]; then
-      keep_going=(-k); [ -f "$build/build.ninja" ] && keep_going=(-k 0)   # every error of every target
-      cmake --build "$build" -j "${JOBS:-$(nproc)}" -- "${keep_going[@]}" >&2
-    else
+          -DRADIOSSL_NO_NCCL=$no_nccl -DRADIOSSL_NO_CUDA_GRAPHS=$no_graphs -DCMAKE_POLICY_VERSION_MINIMUM=3.5 "${torch_args[@]}" ${RADIOSSL_CMAKE_ARGS:-} >&2
+    # radiossl_bench first, so that the tables come even when another target does not build.
+    if ! cmake --build "$build" -j "${JOBS:-$(nproc)}" --target radiossl_bench >&2; then
+      [ "$no_graphs" = OFF ] || exit 1
+      log "radiossl_bench did not build with CUDA graph capture: building it again without (the error is above)"
+      cmake "$build" -DRADIOSSL_NO_CUDA_GRAPHS=ON >&2
       cmake --build "$build" -j "${JOBS:-$(nproc)}" --target radiossl_bench >&2
     fi
-    log "built in $(( $(date +%s) - t_start )) s"
+    if [ "$everything" = ON ]; then
+      keep_going=(-k); [ -f "$build/build.ninja" ] && keep_going=(-k 0)   # every error of every target
+      if ! cmake --build "$build" -j "${JOBS:-$(nproc)}" -- "${keep_going[@]}" >&2; then
+        failed="${failed}the build of the tests and examples (errors above); "
+      elif ! "$build/tests/radiossl_tests" "[gpu]" >&2; then   # after the build: the NCCL group on one rank
+        failed="${failed}the tests tagged [gpu]; "
+      fi
+    fi
+    log "built in $(( $(date +%s) - t_start )) s${failed:+; failed: $failed}"
     if command -v readelf >/dev/null && ! readelf -d "$bench" | grep -q 'libstdc++'; then
       log "warning: $bench links libstdc++ statically ($CXX): expect crashes next to LibTorch's; set CXX to the system g++"
     fi
   fi
-  if [ "$everything" = ON ] && [ "${BUILD:-1}" != 0 ]; then
-    log "tests tagged [gpu]"
-    "$build/tests/radiossl_tests" "[gpu]" >&2
+  if [ "$build_only" = 1 ]; then
+    [ -z "$failed" ] || { echo "run.sh: failed: $failed" >&2; exit 1; }
+    exit 0
   fi
-  [ "$build_only" = 1 ] && exit 0
 fi
 [ -x "$bench" ] || { echo "run.sh: no radiossl_bench at $bench (build it: cmake --build $build --target radiossl_bench)" >&2; exit 1; }
 
@@ -212,9 +229,11 @@ export RADIOSSL_BENCH_DEVICE=$device RADIOSSL_BENCH_BATCH=$batch RADIOSSL_BENCH_
 peer=("$root/bench/step_peer.py" --method "$method_list" --size "$px" --batch "$batch" --threads "$threads"
       --device "$device" $amp --iters "$peer_iters" --min-seconds "$min_time" --json
       --wmse-whitening-size "$batch" --wmse-eps 1e-3)
+kinds=" ${KINDS:-step e2e graph} "
 for arch in $archs; do
   [ -n "${cpp_arch[$arch]:-}" ] || { echo "run.sh: unknown backbone '$arch'" >&2; exit 2; }
-  for kind in ${KINDS:-step e2e}; do
+  for kind in step e2e; do
+    [[ $kinds == *" $kind "* ]] || continue
     log "$arch $kind: radiossl ($methods)"
     # In a subshell: an abort is reported in the table, not the end of the script.
     ("$bench" --benchmark_filter="^${kind}_bench<backbone::${cpp_arch[$arch]}, method::($alt)>/$px/" \
@@ -225,6 +244,14 @@ for arch in $archs; do
     [ "$kind" = e2e ] && extra=(--fits-dir "$fits" --workers "$workers")
     ("$py" "${peer[@]}" --arch "$arch" "${extra[@]}"; exit $?) \
         > "$out/py_${arch}_$kind.json" 2> "$out/py_${arch}_$kind.err" || true
+  done
+  [[ $kinds == *" graph "* ]] || continue
+  for m in $methods; do
+    # One process per method: a capture that fails must not leave the next one a broken context.
+    log "$arch graph: radiossl $m, eager and captured"
+    ("$bench" --benchmark_filter="^graph_bench<backbone::${cpp_arch[$arch]}, method::${cpp_method[$m]}>/$px/" \
+        --benchmark_min_time="$min_time" --benchmark_format=json; exit $?) \
+        > "$out/graph_${arch}_$m.json" 2> "$out/graph_${arch}_$m.err" || true
   done
 done
 
@@ -240,8 +267,12 @@ def last_error(path):
         lines = [l.strip() for l in open(path).read().splitlines() if l.strip() and "WARNING" not in l]
     except OSError:
         lines = []
-    msg = [l for l in lines if "step_bench:" in l or "step_peer:" in l or "Error" in l or "what():" in l]
+    msg = [l for l in lines if any(k in l for k in ("step_bench:", "graph_bench:", "step_peer:", "Error", "what():"))]
     return (msg or lines or ["no output"])[-1].replace("what():", "").replace("|", "/").strip()[:90]
+
+def first_line(msg):
+    """A benchmark's error in one table cell: c10's messages go on with a backtrace."""
+    return ((msg or "failed").strip().splitlines() or ["failed"])[0].replace("|", "/")[:90]
 
 def cpp(arch, kind):
     if not os.path.exists(f"{d}/cpp_{arch}_{kind}.json"):  # not asked for (KINDS)
@@ -252,7 +283,7 @@ def cpp(arch, kind):
             m = re.search(r"method::(\w+)>", b["name"])
             key = next((k for k, v in cpp_name.items() if m and v == m.group(1)), None)
             if key:
-                res[key] = (None, b.get("error_message", "failed")[:90]) if b.get("error_occurred") else (b["images_per_s"], None)
+                res[key] = (None, first_line(b.get("error_message"))) if b.get("error_occurred") else (b["images_per_s"], None)
     except Exception:
         pass
     err = last_error(f"{d}/cpp_{arch}_{kind}.err")
@@ -298,5 +329,34 @@ for arch in archs:
               f"| {frac(cs[m][0], flops)} / {frac(ps[m][0], flops)} |")
 print("\nModel FLOPs per image (peer's count of conv and linear layers, forward x3 where trained) x images/s "
       "/ matmul rate; ratio = radiossl / peer.")
+
+def graph(arch, m):
+    """(eager, graphed): each (images/s, None) or (None, reason)."""
+    path = f"{d}/graph_{arch}_{m}.json"
+    res = {}
+    try:
+        for b in json.load(open(path))["benchmarks"]:
+            g = re.search(r"/\d+/([01])", b["name"])
+            if g:
+                res[g.group(1)] = ((None, first_line(b.get("error_message"))) if b.get("error_occurred")
+                                   else (b["images_per_s"], None))
+    except Exception:
+        pass
+    err = last_error(f"{d}/graph_{arch}_{m}.err")
+    return res.get("0", (None, err)), res.get("1", (None, err))
+
+graph_rows = [(a, m) for a in archs for m in methods if os.path.exists(f"{d}/graph_{a}_{m}.json")]
+if graph_rows:
+    cell = lambda v, e: ("- (" + e + ")") if e and e.startswith("CUDA graphs need") else fmt(v, e)
+    print(f"\nCUDA graph capture of the step's forward, loss and backward (no optimizer: LARS reads norms on the "
+          f"host), {px} px, batch {batch}, images/s: eager against replayed from one captured graph "
+          f"(bench/graph_bench.cpp).\n")
+    print("| backbone | method | eager | graphed | graphed / eager |")
+    print("|---|---|---|---|---|")
+    for arch, m in graph_rows:
+        (ev, ee), (gv, ge) = graph(arch, m)
+        print(f"| {arch_name[arch]} | {cpp_name[m]} | {cell(ev, ee)} | {cell(gv, ge)} | {ratio(gv, ev)} |")
 PY
 log "done in $(( $(date +%s) - t_start )) s"
+# A TARGETS=all build that failed still measured; its exit status says what failed.
+[ -z "$failed" ] || { echo "run.sh: failed: $failed" >&2; exit 1; }

@@ -522,6 +522,8 @@ class TrainerImpl {
   [[nodiscard]] bool winograd() const { return winograd_; }
   /// Whether activations and 4-D weights are channels_last (TrainerOptions::channels_last).
   [[nodiscard]] bool channels_last() const { return channels_last_; }
+  /// Whether the forward pass runs under bf16 autocast (TrainerOptions::bf16_autocast).
+  [[nodiscard]] bool bf16_autocast() const { return bf16_; }
   [[nodiscard]] std::int64_t global_step() const { return global_step_; }
   [[nodiscard]] const std::filesystem::path& last_checkpoint() const { return last_checkpoint_; }
   /// The base lr of each parameter group (after batch scaling): what the schedule scales.
