@@ -1,21 +1,23 @@
 /// @file
-/// Whether CUDA graph capture of the training step helps, measured: the step's forward, loss and
-/// backward, as Trainer::train_step runs them
-/// (its backbone and method, bf16 autocast, channels_last), timed eagerly (`graph_bench<B, M>/px/0`)
-/// and replayed from one captured CUDA graph (`/px/1`). The ratio is what capture saves in kernel
-/// launches and host work; it is an upper bound for the whole step's gain only where launches are
-/// the limit. The optimizer is left out of both: LARS reads two norms per parameter on the host, as
-/// solo-learn's does, which a capture cannot hold.
+/// Whether CUDA graph capture of the training step helps, measured: the step as Trainer::train_step
+/// runs it (its backbone and method, bf16 autocast, channels_last), timed eagerly and replayed from one
+/// captured CUDA graph. `graph_bench<B, M>/px/mode`: modes 0 and 1 are the forward, loss and backward,
+/// eager and captured; 2 and 3 add the LARS step, eager and captured, with LARS branching on the
+/// device (`LarsOptions::host_norms(false)`: its host reads of the norms, solo-learn's way and the
+/// Trainer's default, cannot be captured). Each ratio is what capture saves in kernel launches and host
+/// work. Left out: the schedule (a captured lr would stay fixed), the loss's finiteness check (a host
+/// read) and the methods' hooks after backward and after the step (DINO's clip, the EMA teachers).
 ///
 /// A method whose step talks to the host (a `.item()`, a copy from the CPU) cannot be captured: that
 /// bench fails with CUDA's reason, which is the finding. A capture is checked against the eager pass
 /// on the same views: their losses must agree (bf16 tolerance), or the bench fails.
 ///
 /// Capture needs a CUDA build (`RADIOSSL_HAVE_CUDA`, set by bench/CMakeLists.txt when the LibTorch has
-/// CUDA and the CUDA runtime headers are found) and RADIOSSL_BENCH_DEVICE=cuda; otherwise `/px/1` is
-/// skipped with the reason and `/px/0` still runs (bench/gpu/run.sh --cpu-check). The environment is
-/// step_bench.cpp's; sizes: RADIOSSL_BENCH_PX or 224. bench/gpu/run.sh runs each method in its own
-/// process, so that a failed capture cannot leave the next method a broken CUDA context.
+/// CUDA and the CUDA runtime headers are found) and RADIOSSL_BENCH_DEVICE=cuda; otherwise the
+/// captured modes are skipped with the reason and the eager ones still run (bench/gpu/run.sh
+/// --cpu-check). The environment is step_bench.cpp's; sizes: RADIOSSL_BENCH_PX or 224.
+/// bench/gpu/run.sh runs each method in its own process, so that a failed capture cannot leave the
+/// next method a broken CUDA context.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -51,15 +53,17 @@ void zero_grad_to_none(T& trainer) {
 }
 
 /// Forward of the views through the backbone and the method's heads, the loss, backward: the part
-/// of Trainer::train_step between zero_grad and the optimizer. Returns the loss.
+/// of Trainer::train_step between zero_grad and the optimizer; then its optimizer step if `step`.
+/// Returns the loss.
 template <class T>
-torch::Tensor forward_backward(T& trainer, const Views& views) {
+torch::Tensor forward_backward(T& trainer, const Views& views, bool step) {
   torch::Tensor loss;
   {
     radiossl::detail::AutocastBf16 autocast(trainer.bf16_autocast());
     loss = trainer.method()->training_step(trainer.backbone(), views).loss;
   }
   loss.backward();
+  if (step) trainer.optimizer().step();
   return loss;
 }
 
@@ -72,7 +76,9 @@ void synchronize(torch::Device device) {
 /// autocast (a cached cast made during capture would outlive the memory it points into).
 class AutocastCacheOff {
  public:
-  AutocastCacheOff() : prev_(at::autocast::is_autocast_cache_enabled()) { at::autocast::set_autocast_cache_enabled(false); }
+  AutocastCacheOff() : prev_(at::autocast::is_autocast_cache_enabled()) {
+    at::autocast::set_autocast_cache_enabled(false);
+  }
   ~AutocastCacheOff() { at::autocast::set_autocast_cache_enabled(prev_); }
   AutocastCacheOff(const AutocastCacheOff&) = delete;
   AutocastCacheOff& operator=(const AutocastCacheOff&) = delete;
@@ -102,8 +108,10 @@ class CurrentStream {
 template <class B, class M>
 void graph_bench(benchmark::State& state) try {
   const std::int64_t px = state.range(0), batch = std::stoll(env_or("RADIOSSL_BENCH_BATCH", "32"));
-  const bool graphed = state.range(1) != 0;
+  const bool graphed = state.range(1) % 2 == 1, step = state.range(1) >= 2;
   auto trainer = make_trainer<B, M>(batch, px);
+  for (auto& group : trainer.optimizer().optimizer().param_groups())
+    static_cast<optim::LarsOptions&>(group.options()).host_norms(false);
   const auto dev = trainer.device();
   const std::int64_t planes = trainer.loader_options().channels;
   Views views;  // in the layout train_step gives the backbone; a capture's static inputs
@@ -114,12 +122,12 @@ void graph_bench(benchmark::State& state) try {
   if (!graphed) {
     for (int i = 0; i < 2; ++i) {  // warm-up: allocations, lazily built teachers, cuDNN's choices
       zero_grad_to_none(trainer);
-      forward_backward(trainer, views);
+      forward_backward(trainer, views, step);
     }
     synchronize(dev);
     for (auto _ : state) {
       zero_grad_to_none(trainer);
-      forward_backward(trainer, views);
+      forward_backward(trainer, views, step);
       synchronize(dev);
     }
     label<B, M>(state, trainer);
@@ -139,12 +147,13 @@ void graph_bench(benchmark::State& state) try {
     const CurrentStream on_side(side);
     for (int i = 0; i < 3; ++i) {
       zero_grad_to_none(trainer);
-      forward_backward(trainer, views);
+      forward_backward(trainer, views, step);
     }
   }
   synchronize(dev);
   zero_grad_to_none(trainer);
-  const double eager_loss = forward_backward(trainer, views).template item<double>();
+  // The loss at the weights the first replay starts from (a capture runs nothing): no step here.
+  const double eager_loss = forward_backward(trainer, views, false).template item<double>();
   zero_grad_to_none(trainer);
   synchronize(dev);
   at::cuda::CUDAGraph graph;
@@ -153,7 +162,7 @@ void graph_bench(benchmark::State& state) try {
     const CurrentStream on_side(side);
     graph.capture_begin();
     try {
-      graph_loss = forward_backward(trainer, views);
+      graph_loss = forward_backward(trainer, views, step);
     } catch (...) {
       try {  // end the broken capture, so that the error below is the one reported
         graph.capture_end();
@@ -185,12 +194,11 @@ void graph_bench(benchmark::State& state) try {
   state.SkipWithError(e.what());
 }
 
-/// Each image size (RADIOSSL_BENCH_PX, else 224) eager, then captured.
+/// Each image size (RADIOSSL_BENCH_PX, else 224): without the optimizer eager, captured; with it
+/// eager, captured.
 void eager_and_graphed(benchmark::internal::Benchmark* b) {
-  for (auto s : image_sizes({224})) {
-    b->Args({s, 0});
-    b->Args({s, 1});
-  }
+  for (auto s : image_sizes({224}))
+    for (std::int64_t mode = 0; mode < 4; ++mode) b->Args({s, mode});
 }
 
 #define RADIOSSL_GRAPH_BENCH(M)                                                                          \

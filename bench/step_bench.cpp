@@ -14,6 +14,8 @@
 ///   RADIOSSL_BENCH_WINOGRAD       0/1: override the Trainer's Winograd default (CPU; to measure
 ///                                 against the peer with the same direct convolutions too)
 ///   RADIOSSL_BENCH_BF16           0/1: override the Trainer's bf16 autocast default (CUDA only)
+///   RADIOSSL_BENCH_LARS_HOST_NORMS 0/1: LARS reads its norms on the host (1, solo-learn's way and the
+///                                 default) or branches on the device (0: no host sync in the step)
 ///   RADIOSSL_BENCH_CUDNN_BENCHMARK 1: let cuDNN pick its fastest algorithms (as the peer's flag)
 ///   RADIOSSL_BENCH_FITS_DIR       e2e_bench's FITS files (the bench is skipped without it)
 ///   RADIOSSL_BENCH_WORKERS        e2e_bench's loader worker threads (2)

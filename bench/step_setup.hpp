@@ -55,7 +55,7 @@ Trainer<B, M, augment::RadioSymmetric, optim::LARS> make_trainer(std::int64_t ba
                                                                  .progress(false)
                                                                  .csv_log(false),
                                                              method_options,
-                                                             optim::LarsOptions(),
+                                                             optim::LarsOptions().host_norms(env_flag("RADIOSSL_BENCH_LARS_HOST_NORMS")),
                                                              augment::RadioSymmetric(augment::PretrainOptions{.size = px}));
 }
 

@@ -46,14 +46,17 @@ std::vector<double> to_vec(const torch::Tensor& t) {
 }  // namespace
 
 TEST_CASE("LARS update equals the spec's formula, with 1-D params excluded", "[optim][lars]") {
+  // host_norms false takes the branch on the device: the same update without a host sync.
+  for (bool host_norms : {true, false}) {
   for (bool clip : {true, false}) {
     for (bool exclude : {true, false}) {
-      CAPTURE(clip, exclude);
+      CAPTURE(host_norms, clip, exclude);
       auto w = torch::tensor({{0.5, -1.0, 2.0}, {0.1, 0.3, -0.7}}, torch::kDouble).requires_grad_();
       auto b = torch::tensor({0.2, -0.4}, torch::kDouble).requires_grad_();
       const double lr = 0.3, wd = 1e-2, eta = 0.02;
       optim::LARS opt({torch::optim::OptimizerParamGroup({w, b})},
-                      optim::LarsOptions(lr).weight_decay(wd).eta(eta).clip_lr(clip).exclude_bias_n_norm(exclude));
+                      optim::LarsOptions(lr).weight_decay(wd).eta(eta).clip_lr(clip).exclude_bias_n_norm(exclude)
+                          .host_norms(host_norms));
       std::vector<double> wref = to_vec(w), bref = to_vec(b), wbuf, bbuf;
       for (int step = 0; step < 3; ++step) {
         auto gw = torch::tensor({{0.3, 0.1, -0.2}, {1.5, -0.5, 0.05}}, torch::kDouble) * (step + 1);
@@ -69,23 +72,61 @@ TEST_CASE("LARS update equals the spec's formula, with 1-D params excluded", "[o
       }
     }
   }
+  }
 }
 
 TEST_CASE("LARS: excluded 1-D params get plain SGD with momentum and no weight decay", "[optim][lars]") {
-  auto b = torch::tensor({1.0, 2.0}, torch::kDouble).requires_grad_();
-  optim::LARS opt({torch::optim::OptimizerParamGroup({b})}, optim::LarsOptions(0.5).weight_decay(0.1));
-  b.mutable_grad() = torch::tensor({0.2, -0.2}, torch::kDouble);
-  opt.step();
-  CHECK(torch::allclose(b, torch::tensor({0.9, 2.1}, torch::kDouble)));
-  b.mutable_grad() = torch::tensor({0.2, -0.2}, torch::kDouble);
-  opt.step();  // buf = 0.9*0.2 + 0.2 = 0.38
-  CHECK(torch::allclose(b, torch::tensor({0.9 - 0.19, 2.1 + 0.19}, torch::kDouble)));
-  // A zero-norm weight is not scaled either (the reference's `‖p‖ != 0` branch).
-  auto z = torch::zeros({2, 2}, torch::kDouble).requires_grad_();
-  optim::LARS opt2({torch::optim::OptimizerParamGroup({z})}, optim::LarsOptions(0.5).weight_decay(0.1));
-  z.mutable_grad() = torch::ones({2, 2}, torch::kDouble);
-  opt2.step();
-  CHECK(torch::allclose(z, torch::full({2, 2}, -0.5, torch::kDouble)));
+  for (bool host_norms : {true, false}) {
+    CAPTURE(host_norms);
+    auto b = torch::tensor({1.0, 2.0}, torch::kDouble).requires_grad_();
+    optim::LARS opt({torch::optim::OptimizerParamGroup({b})},
+                    optim::LarsOptions(0.5).weight_decay(0.1).host_norms(host_norms));
+    b.mutable_grad() = torch::tensor({0.2, -0.2}, torch::kDouble);
+    opt.step();
+    CHECK(torch::allclose(b, torch::tensor({0.9, 2.1}, torch::kDouble)));
+    b.mutable_grad() = torch::tensor({0.2, -0.2}, torch::kDouble);
+    opt.step();  // buf = 0.9*0.2 + 0.2 = 0.38
+    CHECK(torch::allclose(b, torch::tensor({0.9 - 0.19, 2.1 + 0.19}, torch::kDouble)));
+    // A zero-norm weight is not scaled either (the reference's `‖p‖ != 0` branch), nor is a zero gradient.
+    auto z = torch::zeros({2, 2}, torch::kDouble).requires_grad_();
+    auto w = torch::ones({2, 2}, torch::kDouble).requires_grad_();
+    optim::LARS opt2({torch::optim::OptimizerParamGroup({z, w})},
+                     optim::LarsOptions(0.5).weight_decay(0.1).host_norms(host_norms));
+    z.mutable_grad() = torch::ones({2, 2}, torch::kDouble);
+    w.mutable_grad() = torch::zeros({2, 2}, torch::kDouble);
+    opt2.step();
+    CHECK(torch::allclose(z, torch::full({2, 2}, -0.5, torch::kDouble)));
+    CHECK(torch::equal(w, torch::ones({2, 2}, torch::kDouble)));  // no decay without a gradient
+    // lr 0 with the clip: the trust ratio divided by 0 clamps to 1, and nothing moves.
+    auto v = torch::ones({2, 2}, torch::kDouble).requires_grad_();
+    optim::LARS opt3({torch::optim::OptimizerParamGroup({v})}, optim::LarsOptions(0.0).host_norms(host_norms));
+    v.mutable_grad() = torch::ones({2, 2}, torch::kDouble);
+    opt3.step();
+    CHECK(torch::equal(v, torch::ones({2, 2}, torch::kDouble)));
+  }
+}
+
+TEST_CASE("LARS: the device branch equals the host branch in float32", "[optim][lars]") {
+  torch::manual_seed(7);
+  std::vector<torch::Tensor> on_host, on_device;
+  for (auto shape : {std::vector<std::int64_t>{64, 32, 3, 3}, {128, 64}, {64}}) {
+    auto p = torch::randn(shape);
+    on_host.push_back(p.clone().requires_grad_());
+    on_device.push_back(p.clone().requires_grad_());
+  }
+  auto options = optim::LarsOptions(0.4).weight_decay(1e-4);
+  optim::LARS host({torch::optim::OptimizerParamGroup(on_host)}, optim::LarsOptions(options).host_norms(true));
+  optim::LARS device({torch::optim::OptimizerParamGroup(on_device)}, optim::LarsOptions(options).host_norms(false));
+  for (int step = 0; step < 4; ++step) {
+    for (std::size_t i = 0; i < on_host.size(); ++i) {
+      auto g = torch::randn(on_host[i].sizes()) * 1e-2;
+      on_host[i].mutable_grad() = g.clone();
+      on_device[i].mutable_grad() = g.clone();
+    }
+    host.step();
+    device.step();
+  }
+  for (std::size_t i = 0; i < on_host.size(); ++i) CHECK(torch::allclose(on_host[i], on_device[i], 1e-6, 1e-7));
 }
 
 TEST_CASE("LARS state survives save and load", "[optim][lars]") {

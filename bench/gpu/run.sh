@@ -331,31 +331,32 @@ print("\nModel FLOPs per image (peer's count of conv and linear layers, forward 
       "/ matmul rate; ratio = radiossl / peer.")
 
 def graph(arch, m):
-    """(eager, graphed): each (images/s, None) or (None, reason)."""
+    """Modes 0-3 (bench/graph_bench.cpp): each (images/s, None) or (None, reason)."""
     path = f"{d}/graph_{arch}_{m}.json"
     res = {}
     try:
         for b in json.load(open(path))["benchmarks"]:
-            g = re.search(r"/\d+/([01])", b["name"])
+            g = re.search(r"/\d+/([0-3])", b["name"])
             if g:
                 res[g.group(1)] = ((None, first_line(b.get("error_message"))) if b.get("error_occurred")
                                    else (b["images_per_s"], None))
     except Exception:
         pass
     err = last_error(f"{d}/graph_{arch}_{m}.err")
-    return res.get("0", (None, err)), res.get("1", (None, err))
+    return [res.get(str(mode), (None, err)) for mode in range(4)]
 
 graph_rows = [(a, m) for a in archs for m in methods if os.path.exists(f"{d}/graph_{a}_{m}.json")]
 if graph_rows:
     cell = lambda v, e: ("- (" + e + ")") if e and e.startswith("CUDA graphs need") else fmt(v, e)
-    print(f"\nCUDA graph capture of the step's forward, loss and backward (no optimizer: LARS reads norms on the "
-          f"host), {px} px, batch {batch}, images/s: eager against replayed from one captured graph "
-          f"(bench/graph_bench.cpp).\n")
-    print("| backbone | method | eager | graphed | graphed / eager |")
-    print("|---|---|---|---|---|")
+    print(f"\nCUDA graph capture of the training step, {px} px, batch {batch}, images/s: eager against replayed "
+          f"from one captured graph (bench/graph_bench.cpp), for the forward, loss and backward, and for those "
+          f"with the LARS step (branching on the device: LarsOptions::host_norms(false)).\n")
+    print("| backbone | method | fwd+bwd eager | fwd+bwd graphed | ratio | with LARS eager | with LARS graphed | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
     for arch, m in graph_rows:
-        (ev, ee), (gv, ge) = graph(arch, m)
-        print(f"| {arch_name[arch]} | {cpp_name[m]} | {cell(ev, ee)} | {cell(gv, ge)} | {ratio(gv, ev)} |")
+        (ev, ee), (gv, ge), (sv, se), (tv, te) = graph(arch, m)
+        print(f"| {arch_name[arch]} | {cpp_name[m]} | {cell(ev, ee)} | {cell(gv, ge)} | {ratio(gv, ev)} "
+              f"| {cell(sv, se)} | {cell(tv, te)} | {ratio(tv, sv)} |")
 PY
 log "done in $(( $(date +%s) - t_start )) s"
 # A TARGETS=all build that failed still measured; its exit status says what failed.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -76,6 +77,14 @@ struct LarsOptions : public torch::optim::OptimizerCloneableOptions<LarsOptions>
   TORCH_ARG(bool, exclude_bias_n_norm) = true;
   /// Added to the denominator of the trust ratio.
   TORCH_ARG(double, eps) = 1e-8;
+  /// Whether each parameter's norms are read on the host to choose its branch, as solo-learn's
+  /// Python `if` does: two waits for the device per LARS-scaled parameter. false computes the same
+  /// update with the branch as a select on the device, so a GPU never waits for the host during
+  /// the step (and the step could be captured in a CUDA graph), for a few more small kernels; the
+  /// two agree to rounding. Unset: true (which is faster on a GPU is not measured yet:
+  /// bench/step_bench.cpp's RADIOSSL_BENCH_LARS_HOST_NORMS).
+  /// Not saved in checkpoints: it changes how, not what.
+  TORCH_ARG(std::optional<bool>, host_norms) = std::nullopt;
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override {
@@ -147,21 +156,13 @@ class LarsOptimizer : public torch::optim::Optimizer {
     for (auto& group : param_groups_) {
       const auto& o = static_cast<const LarsOptions&>(group.options());
       const double lr = o.lr();
-      const double wd = o.weight_decay();
+      const bool host_norms = o.host_norms().value_or(true);
       for (auto& p : group.params()) {
         if (!p.grad().defined()) continue;
         const torch::Tensor& g = p.grad();
         torch::Tensor d = g;
-        if (p.dim() != 1 || !o.exclude_bias_n_norm()) {
-          // One host sync per parameter, as the Python reference (its `if` reads the norms).
-          const double p_norm = p.norm().item<double>();
-          const double g_norm = g.norm().item<double>();
-          if (p_norm != 0.0 && g_norm != 0.0) {
-            double local = o.eta() * p_norm / (g_norm + wd * p_norm + o.eps());
-            if (o.clip_lr()) local = std::min(local / lr, 1.0);
-            d = (wd != 0.0 ? g.add(p, wd) : g.clone()).mul_(local);
-          }
-        }
+        if (p.dim() != 1 || !o.exclude_bias_n_norm())
+          d = host_norms ? scaled_on_host(p, g, o) : scaled_on_device(p, g, o);
         auto key = detail::state_key<std::remove_reference_t<decltype(state_)>>(p);
         auto it = state_.find(key);
         if (o.momentum() != 0.0) {
@@ -185,6 +186,36 @@ class LarsOptimizer : public torch::optim::Optimizer {
   void save(torch::serialize::OutputArchive& archive) const override {
     torch::optim::serialize<LarsParamState, LarsOptions>(archive, *this);
   }
+
+ private:
+  /// The LARS-scaled direction of one parameter, branching on its norms read on the host (one
+  /// host sync per norm, as the Python reference). Returns `g` itself when not scaled.
+  static torch::Tensor scaled_on_host(const torch::Tensor& p, const torch::Tensor& g, const LarsOptions& o) {
+    const double lr = o.lr(), wd = o.weight_decay();
+    const double p_norm = p.norm().item<double>();
+    const double g_norm = g.norm().item<double>();
+    if (p_norm == 0.0 || g_norm == 0.0) return g;
+    double local = o.eta() * p_norm / (g_norm + wd * p_norm + o.eps());
+    if (o.clip_lr()) local = std::min(local / lr, 1.0);
+    return (wd != 0.0 ? g.add(p, wd) : g.clone()).mul_(local);
+  }
+
+  /// The same direction with the branch taken on the device: where a norm is zero, the trust
+  /// ratio becomes 1 and the weight decay 0, so that the result is `g`. No host sync.
+  static torch::Tensor scaled_on_device(const torch::Tensor& p, const torch::Tensor& g, const LarsOptions& o) {
+    const double lr = o.lr(), wd = o.weight_decay();
+    const torch::Tensor p_norm = p.norm(), g_norm = g.norm();
+    torch::Tensor local = p_norm.mul(o.eta()).div_(g_norm.add(p_norm, wd).add_(o.eps()));
+    // lr 0: local / 0 is inf, clamped to 1, as the host path's min(inf, 1).
+    if (o.clip_lr()) local = local.div_(lr).clamp_max_(1.0);
+    const torch::Tensor scaled = p_norm.ne(0.0).logical_and_(g_norm.ne(0.0));
+    const torch::Tensor ratio = torch::where(scaled, local, torch::ones_like(local));
+    if (wd == 0.0) return g.mul(ratio);
+    const torch::Tensor decay = torch::where(scaled, torch::full_like(local, wd), torch::zeros_like(local));
+    return torch::addcmul(g, p, decay).mul_(ratio);
+  }
+
+ public:
   void load(torch::serialize::InputArchive& archive) override {
     torch::optim::serialize<LarsParamState, LarsOptions>(archive, *this);
   }
