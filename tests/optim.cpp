@@ -145,10 +145,13 @@ TEST_CASE("LARS state survives save and load", "[optim][lars]") {
     ar.save_to(ss);
   }
   auto b = a.detach().clone().requires_grad_();
-  optim::LARS ob({torch::optim::OptimizerParamGroup({b})}, optim::LarsOptions(0.3));
+  optim::LARS ob({torch::optim::OptimizerParamGroup({b})}, optim::LarsOptions(0.3).host_norms(true));
   torch::serialize::InputArchive in;
   in.load_from(ss);
   ob.optimizer().load(in);
+  // How the branch is taken is the loading optimizer's choice: not in the checkpoint, kept on load.
+  CHECK(static_cast<const optim::LarsOptions&>(ob.optimizer().param_groups()[0].options()).host_norms() ==
+        std::optional<bool>(true));
   a.mutable_grad() = grad.clone();
   b.mutable_grad() = grad.clone();
   oa.step();

@@ -187,6 +187,10 @@ class LarsOptimizer : public torch::optim::Optimizer {
     torch::optim::serialize<LarsParamState, LarsOptions>(archive, *this);
   }
 
+  void load(torch::serialize::InputArchive& archive) override {
+    torch::optim::serialize<LarsParamState, LarsOptions>(archive, *this);
+  }
+
  private:
   /// The LARS-scaled direction of one parameter, branching on its norms read on the host (one
   /// host sync per norm, as the Python reference). Returns `g` itself when not scaled.
@@ -213,11 +217,6 @@ class LarsOptimizer : public torch::optim::Optimizer {
     if (wd == 0.0) return g.mul(ratio);
     const torch::Tensor decay = torch::where(scaled, torch::full_like(local, wd), torch::zeros_like(local));
     return torch::addcmul(g, p, decay).mul_(ratio);
-  }
-
- public:
-  void load(torch::serialize::InputArchive& archive) override {
-    torch::optim::serialize<LarsParamState, LarsOptions>(archive, *this);
   }
 };
 
