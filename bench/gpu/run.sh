@@ -196,8 +196,12 @@ print(torch.utils.cmake_prefix_path, os.path.dirname(torch.__file__), int(torch.
           # the GPU hidden, it checks this LibTorch's CPU paths. Without Gloo (a wheel's LibTorch) the
           # multi-process tests warn and pass.
           log "the test suite on CPU against torch $torch_version (CUDA_VISIBLE_DEVICES empty)"
-          (cd "$build" && CUDA_VISIBLE_DEVICES= ctest -j "${JOBS:-$(nproc)}" --output-on-failure >&2) ||
-            failed="${failed}the test suite on CPU (ctest output above); "
+          if command -v ctest >/dev/null; then
+            (cd "$build" && CUDA_VISIBLE_DEVICES= ctest -j "${JOBS:-$(nproc)}" --output-on-failure >&2) ||
+              failed="${failed}the test suite on CPU (ctest output above); "
+          else   # one process: the same tests without ctest's compile-fail and install checks
+            CUDA_VISIBLE_DEVICES= "$build/tests/radiossl_tests" >&2 || failed="${failed}the test suite on CPU; "
+          fi
         fi
         if [ "${TESTS:-all}" != none ]; then
           log "tests tagged [gpu] (the NCCL process group on one rank)"
