@@ -38,7 +38,7 @@ int main(int argc, char** argv) try {
     std::sort(files.begin(), files.end());  // a stable order: the run is reproducible
   } else {
     std::ifstream list(data_path);
-    if (!list) throw Error("pretrain: cannot read --data " + data_path.string());
+    if (!list) throw Error("--data " + data_path.string() + ": neither a folder nor a readable file list");
     for (std::string line; std::getline(list, line);) {
       fs::path p(line);
       if (!line.empty()) files.push_back(p.is_relative() ? data_path.parent_path() / p : p);  // relative to the list

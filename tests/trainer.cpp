@@ -417,6 +417,37 @@ TEST_CASE("CsvLog: fixed columns, resume keeps earlier rows", "[trainer][csv]") 
   fs::remove_all(dir);
 }
 
+TEST_CASE("Trainer: an epoch whose every file fails to load stops the run with an error", "[trainer][loader]") {
+  struct Unreadable {  // a source whose every sample fails, as a folder of files that are not FITS
+    std::int64_t size() const { return 6; }
+    Image load(std::int64_t) const { throw Error("not a FITS file"); }
+    std::int64_t label(std::int64_t) const { return -1; }
+    std::string name(std::int64_t i) const { return "junk_" + std::to_string(i) + ".fits"; }
+  };
+  data::LoaderOptions lo;
+  lo.num_workers = 1;
+  lo.channels = 1;
+  std::vector<std::string> named;
+  lo.on_bad_file = [&](const std::string& name, const std::string&) { named.push_back(name); };
+  const auto out = fresh_dir("unreadable");
+  Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::SGD> trainer(toy_options(out));
+  CHECK_THROWS_WITH(trainer.fit(Unreadable{}, lo), Catch::Contains("epoch 0 gave no batch of 4") &&
+                                                       Catch::Contains("every sample of it failed to load") &&
+                                                       Catch::Contains("4 failed loads"));
+  CHECK(named.size() == 4);  // the one batch of 4 the epoch plans (drop_last), each file named
+  CHECK(trainer.global_step() == 0);
+  CHECK_FALSE(fs::exists(out / "last.ckpt"));
+  fs::remove_all(out);
+}
+
+TEST_CASE("Trainer: epochs and batch_size below 1 are refused by name", "[trainer]") {
+  const auto out = fresh_dir("bad_options");
+  using T = Trainer<TinyBackbone, TinyMethod, IdentityAugment, optim::SGD>;
+  CHECK_THROWS_WITH(T(toy_options(out).epochs(0)), Catch::Contains("epochs must be >= 1, got 0"));
+  CHECK_THROWS_WITH(T(toy_options(out).batch_size(-2)), Catch::Contains("batch_size must be >= 1, got -2"));
+  fs::remove_all(out);
+}
+
 TEST_CASE("Trainer: fit from a data::Source through the threaded loader, resumable", "[trainer][loader]") {
   std::vector<Image> images;
   for (int i = 0; i < 12; ++i) {

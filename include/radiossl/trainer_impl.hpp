@@ -323,6 +323,9 @@ class TrainerImpl {
           return;
         }
       }
+      // A loader skips unreadable files; an epoch of nothing else would otherwise end the run
+      // "successfully", having trained nothing.
+      if (in_epoch == 0) throw Error(empty_epoch_message(loader, epoch));
       if (options_.checkpoint_each_epoch() || epoch + 1 == options_.epochs()) save_checkpoint();
     }
     wait_for_all();
@@ -536,7 +539,20 @@ class TrainerImpl {
     if (world_ > 1) radiossl::detail::communicator()->barrier();
   }
 
+  template <class L>
+  [[nodiscard]] std::string empty_epoch_message(const L& loader, std::int64_t epoch) const {
+    std::string bad;
+    if constexpr (requires { loader.stats().bad_files; })
+      bad = " (" + std::to_string(loader.stats().bad_files) + " failed loads so far, each named by the loader)";
+    return "Trainer::fit: epoch " + std::to_string(epoch) + " gave no batch of " +
+           std::to_string(options_.batch_size()) + ": every sample of it failed to load" + bad +
+           "; stopped, nothing trained in this epoch was saved";
+  }
+
   static TrainerOptions seeded(TrainerOptions o) {
+    // Before joining a job: a bad option stops every rank at once with the same message.
+    if (o.epochs() < 1) throw Error("Trainer: epochs must be >= 1, got " + std::to_string(o.epochs()));
+    if (o.batch_size() < 1) throw Error("Trainer: batch_size must be >= 1, got " + std::to_string(o.batch_size()));
     // Join the job first: methods size per-rank state from dist::world_size() (SwAV's queue).
     // One process: nothing happens. Under torchrun/srun/mpirun: see dist/launch.hpp.
     dist::init_from_env();
