@@ -194,11 +194,11 @@ void graph_bench(benchmark::State& state) try {
   state.SkipWithError(e.what());
 }
 
-/// Each image size (RADIOSSL_BENCH_PX, else 224): without the optimizer eager, captured; with it
-/// eager, captured.
+/// Each image size (RADIOSSL_BENCH_PX, else 224), the eager modes (0, 2) before the captured ones
+/// (1, 3): a capture that fails then cannot touch an eager figure of the same process.
 void eager_and_graphed(benchmark::internal::Benchmark* b) {
   for (auto s : image_sizes({224}))
-    for (std::int64_t mode = 0; mode < 4; ++mode) b->Args({s, mode});
+    for (std::int64_t mode : {0, 2, 1, 3}) b->Args({s, mode});
 }
 
 #define RADIOSSL_GRAPH_BENCH(M)                                                                          \
