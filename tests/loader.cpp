@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -144,6 +145,58 @@ TEST_CASE("loader: epochs shuffle differently, the same seed gives the same batc
   // Another epoch gives other augmentations of the same sample.
   const auto other = run_epoch(*l0, 3);
   CHECK(other.front().indices != ref.front().indices);
+}
+
+TEST_CASE("loader: a bad file can be replaced by a stand-in, as it is for several ranks", "[loader]") {
+  FlakySource src{ramp_images(12), {3, 7}};
+  data::LoaderOptions opt;
+  opt.batch_size = 4;
+  opt.bad_files = data::BadFilePolicy::replace;
+  opt.on_bad_file = [](const std::string&, const std::string&) {};
+  auto epoch_of = [&](data::LoaderOptions o) {
+    data::Loader loader(src, small_symmetric(), o);
+    auto batches = run_epoch(loader, 2);
+    return std::make_pair(std::move(batches), loader.stats());
+  };
+  opt.num_workers = 2;
+  const auto [batches, stats] = epoch_of(opt);
+  REQUIRE(batches.size() == 3);
+  std::map<std::int64_t, std::vector<torch::Tensor>> views_of;  // index -> its first view, each time
+  for (const auto& b : batches) {
+    CHECK(b.indices.size() == 4);  // full batches: the bad samples' places hold stand-ins
+    for (std::size_t k = 0; k < b.indices.size(); ++k) {
+      CHECK((b.indices[k] != 3 && b.indices[k] != 7));
+      views_of[b.indices[k]].push_back(b.views[0][static_cast<std::int64_t>(k)]);
+    }
+  }
+  CHECK(stats.stand_ins == 2);
+  CHECK(stats.bad_files >= 2);
+  CHECK_THAT(stats.summary(), Catch::Contains("2 replaced by stand-ins"));
+  // A stand-in that also has its own place in the epoch is augmented afresh there.
+  for (const auto& [index, views] : views_of)
+    if (views.size() == 2) CHECK_FALSE(torch::equal(views[0], views[1]));
+  // The stand-ins do not depend on the worker count.
+  opt.num_workers = 0;
+  const auto [again, stats_again] = epoch_of(opt);
+  REQUIRE(again.size() == batches.size());
+  for (std::size_t b = 0; b < again.size(); ++b) {
+    CHECK(again[b].indices == batches[b].indices);
+    CHECK(torch::equal(again[b].views[0], batches[b].views[0]));
+  }
+  // skip, the default, keeps several ranks' batches equal the same way.
+  data::LoaderOptions ranked;
+  ranked.batch_size = 2;
+  ranked.world_size = 2;
+  ranked.on_bad_file = opt.on_bad_file;
+  std::int64_t stand_ins = 0;
+  for (std::int64_t rank : {0, 1}) {
+    ranked.rank = rank;
+    const auto [rank_batches, rank_stats] = epoch_of(ranked);
+    CHECK(rank_batches.size() == 3);
+    for (const auto& b : rank_batches) CHECK(b.indices.size() == 2);
+    stand_ins += rank_stats.stand_ins;
+  }
+  CHECK(stand_ins == 2);
 }
 
 TEST_CASE("loader: bad files are reported by name, counted, and skipped or fatal", "[loader]") {

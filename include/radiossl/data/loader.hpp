@@ -98,9 +98,18 @@ class MemorySource {
 
 /// What happens when a sample cannot be loaded or preprocessed.
 enum class BadFilePolicy {
-  skip,  ///< report it, count it, and leave it out of its batch (the batch is one smaller)
+  /// Report it, count it, and leave it out of its batch (the batch is one smaller). With
+  /// world_size > 1 it acts as `replace`: the ranks' collectives need equal batches.
+  skip,
   fail,  ///< report it, count it, and make `Loader::next()` throw radiossl::Error naming it
+  /// Report it, count it, and load a stand-in in its place: a sample drawn from the whole set,
+  /// seeded by the epoch and the bad sample (the same on every run and worker count), up to
+  /// `kMaxStandIns` draws; the batch keeps its size.
+  replace,
 };
+
+/// The draws `BadFilePolicy::replace` makes for one bad sample before leaving it out.
+inline constexpr int kMaxStandIns = 8;
 
 /// Options of `Loader`.
 struct LoaderOptions {
@@ -136,12 +145,14 @@ struct LoaderStats {
   std::int64_t samples = 0;           ///< samples delivered in batches
   std::int64_t batches = 0;           ///< batches delivered
   std::int64_t bad_files = 0;         ///< failed loads (each occurrence, every epoch)
+  std::int64_t stand_ins = 0;         ///< samples loaded in place of a bad one (BadFilePolicy::replace)
   std::vector<std::string> bad_names; ///< distinct names of failed files, in order of discovery
 
   /// One line for a run's summary.
   [[nodiscard]] std::string summary() const {
     std::string s = std::to_string(samples) + " samples in " + std::to_string(batches) + " batches; " +
                     std::to_string(bad_files) + " bad file loads";
+    if (stand_ins > 0) s += ", " + std::to_string(stand_ins) + " replaced by stand-ins";
     if (!bad_names.empty()) {
       s += " (";
       for (std::size_t i = 0; i < bad_names.size(); ++i) s += (i ? ", " : "") + bad_names[i];
@@ -375,20 +386,39 @@ class Loader {
     std::vector<Sample> samples;
     samples.reserve(indices.size());
     const int expected = A::num_large_crops + A::num_small_crops;
-    for (const std::int64_t i : indices) {
-      Rng rng(derive_seed({opt_.seed, static_cast<std::uint64_t>(epoch_), static_cast<std::uint64_t>(i)}));
-      try {
-        Image pre = preprocess(source_.load(i), opt_.preprocess, &rng);
-        std::vector<Image> v = augment_.views(pre, rng);
-        if (static_cast<int>(v.size()) != expected)
-          throw Error("augmentation returned " + std::to_string(v.size()) + " views, expected " + std::to_string(expected));
-        samples.push_back({i, static_cast<std::int64_t>(source_.label(i)), std::move(v)});
-      } catch (const std::exception& e) {
-        const std::string name = sample_name<S>(i);
-        report_bad(name, e.what());
-        if (opt_.bad_files == BadFilePolicy::fail) {
-          slot.error = std::make_exception_ptr(Error(name + ": " + e.what()));
-          return slot;
+    const bool replace = opt_.bad_files == BadFilePolicy::replace ||
+                         (opt_.bad_files == BadFilePolicy::skip && opt_.world_size > 1);
+    const auto n = static_cast<std::uint64_t>(source_.size());
+    for (const std::int64_t planned : indices) {
+      std::int64_t i = planned;
+      for (int draw = 0; draw <= (replace ? kMaxStandIns : 0); ++draw) {
+        if (draw > 0)  // a stand-in for `planned`, the same whatever the worker or run
+          i = static_cast<std::int64_t>(derive_seed({opt_.seed, static_cast<std::uint64_t>(epoch_),
+                                                     static_cast<std::uint64_t>(planned), 0x5354414e44ULL,
+                                                     static_cast<std::uint64_t>(draw)}) % n);
+        // A stand-in is augmented afresh: where it also has its own place in the epoch, its two
+        // copies must not be the same views.
+        Rng rng(draw == 0 ? derive_seed({opt_.seed, static_cast<std::uint64_t>(epoch_), static_cast<std::uint64_t>(i)})
+                          : derive_seed({opt_.seed, static_cast<std::uint64_t>(epoch_), static_cast<std::uint64_t>(i),
+                                         static_cast<std::uint64_t>(planned), static_cast<std::uint64_t>(draw)}));
+        try {
+          Image pre = preprocess(source_.load(i), opt_.preprocess, &rng);
+          std::vector<Image> v = augment_.views(pre, rng);
+          if (static_cast<int>(v.size()) != expected)
+            throw Error("augmentation returned " + std::to_string(v.size()) + " views, expected " + std::to_string(expected));
+          samples.push_back({i, static_cast<std::int64_t>(source_.label(i)), std::move(v)});
+          if (draw > 0) {
+            std::lock_guard lk(mutex_);
+            ++stats_.stand_ins;
+          }
+          break;
+        } catch (const std::exception& e) {
+          const std::string name = sample_name<S>(i);
+          report_bad(name, e.what());
+          if (opt_.bad_files == BadFilePolicy::fail) {
+            slot.error = std::make_exception_ptr(Error(name + ": " + e.what()));
+            return slot;
+          }
         }
       }
     }
