@@ -54,8 +54,9 @@
 #   NCCL                  1: compile radiossl's NCCL process group (dist/process_group.hpp) when CMake finds
 #                         nccl.h and the CUDA headers beside the wheel [1 with TARGETS=all, else 0: the
 #                         benchmark runs one process and needs no process group]
-#   GRAPHS                0: compile CUDA graph capture out (-DRADIOSSL_NO_CUDA_GRAPHS=ON) [1; a build
-#                         that fails with it is retried without it, so that the tables still come]
+#   GRAPHS                0: compile CUDA graph capture out (-DRADIOSSL_NO_CUDA_GRAPHS=ON) [1]. When
+#                         radiossl_bench does not build, the capture and then the NCCL group are compiled
+#                         out until it does, so that the tables still come; the exit status says so
 # The C++ side needs a LibTorch with the C++11 string ABI (pip torch >= 2.7, conda, NGC containers):
 # Debian's Google Benchmark is built with it; the script stops with a message otherwise.
 set -euo pipefail
@@ -179,12 +180,23 @@ print(torch.utils.cmake_prefix_path, os.path.dirname(torch.__file__), int(torch.
           -DCMAKE_BUILD_TYPE=Release -DRADIOSSL_BUILD_TESTS=$everything -DRADIOSSL_BUILD_EXAMPLES=$everything \
           -DRADIOSSL_BUILD_BENCH=ON -DRADIOSSL_INSTALL=OFF -DRADIOSSL_WERROR=OFF \
           -DRADIOSSL_NO_NCCL=$no_nccl -DRADIOSSL_NO_CUDA_GRAPHS=$no_graphs -DCMAKE_POLICY_VERSION_MINIMUM=3.5 "${torch_args[@]}" ${RADIOSSL_CMAKE_ARGS:-} >&2
-    # radiossl_bench first, so that the tables come even when another target does not build.
-    if ! cmake --build "$build" -j "${JOBS:-$(nproc)}" --target radiossl_bench >&2; then
-      [ "$no_graphs" = OFF ] || exit 1
-      log "radiossl_bench did not build with CUDA graph capture: building it again without (the error is above)"
-      cmake "$build" -DRADIOSSL_NO_CUDA_GRAPHS=ON >&2
-      cmake --build "$build" -j "${JOBS:-$(nproc)}" --target radiossl_bench >&2
+    # radiossl_bench first, so that the tables come even when another target does not build. The
+    # code no GPU has run yet is compiled out, one part at a time, until it builds.
+    bench_build() { cmake --build "$build" -j "${JOBS:-$(nproc)}" --target radiossl_bench >&2; }
+    if ! bench_build; then
+      built=0
+      for part in graphs nccl; do
+        flag=RADIOSSL_NO_NCCL what="the NCCL process group"
+        [ $part = graphs ] && flag=RADIOSSL_NO_CUDA_GRAPHS what="CUDA graph capture"
+        var=no_$part
+        [ "${!var}" = OFF ] || continue   # already compiled out
+        log "radiossl_bench did not build (errors above): building it again with -D$flag=ON"
+        cmake "$build" -D$flag=ON >&2
+        printf -v "$var" ON
+        failed="${failed}$what, compiled out when radiossl_bench did not build (errors above); "
+        if bench_build; then built=1; break; fi
+      done
+      [ $built = 1 ] || { echo "run.sh: radiossl_bench does not build against torch $torch_version (errors above)" >&2; exit 1; }
     fi
     if [ "$everything" = ON ]; then
       keep_going=(-k); [ -f "$build/build.ninja" ] && keep_going=(-k 0)   # every error of every target
