@@ -5,7 +5,8 @@
 # do), for the step alone and end to end from FITS files on disk (radiossl's threaded loader against a
 # torch DataLoader with worker processes), and the fraction of the measured bf16 matmul rate
 # (bench/gpu/matmul_rate.py) each step reaches. Then whether CUDA graph capture helps: the step's
-# forward, loss and backward eager against replayed from one captured graph (bench/graph_bench.cpp).
+# forward, loss and backward, and those with the LARS step, eager against replayed from one captured
+# graph (bench/graph_bench.cpp).
 # Prints two markdown tables on stdout, progress on stderr.
 #
 #   bench/gpu/run.sh                      on a CUDA machine, no network needed: builds radiossl_bench
