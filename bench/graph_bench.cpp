@@ -45,13 +45,6 @@ namespace {
 using namespace radiossl;
 using namespace radiossl::bench;
 
-/// Sets every gradient of the backbone and the method's heads to none, as the Trainer's zero_grad.
-template <class T>
-void zero_grad_to_none(T& trainer) {
-  for (auto& p : trainer.backbone()->parameters()) p.mutable_grad() = torch::Tensor();
-  for (auto& p : trainer.method()->parameters()) p.mutable_grad() = torch::Tensor();
-}
-
 /// Forward of the views through the backbone and the method's heads, the loss, backward: the part
 /// of Trainer::train_step between zero_grad and the optimizer; then its optimizer step if `step`.
 /// Returns the loss.
@@ -121,12 +114,12 @@ void graph_bench(benchmark::State& state) try {
   }
   if (!graphed) {
     for (int i = 0; i < 2; ++i) {  // warm-up: allocations, lazily built teachers, cuDNN's choices
-      zero_grad_to_none(trainer);
+      trainer.optimizer().zero_grad();  // to none, as train_step
       forward_backward(trainer, views, step);
     }
     synchronize(dev);
     for (auto _ : state) {
-      zero_grad_to_none(trainer);
+      trainer.optimizer().zero_grad();
       forward_backward(trainer, views, step);
       synchronize(dev);
     }
@@ -146,15 +139,15 @@ void graph_bench(benchmark::State& state) try {
   {
     const CurrentStream on_side(side);
     for (int i = 0; i < 3; ++i) {
-      zero_grad_to_none(trainer);
+      trainer.optimizer().zero_grad();
       forward_backward(trainer, views, step);
     }
   }
   synchronize(dev);
-  zero_grad_to_none(trainer);
+  trainer.optimizer().zero_grad();
   // The loss at the weights the first replay starts from (a capture runs nothing): no step here.
   const double eager_loss = forward_backward(trainer, views, false).template item<double>();
-  zero_grad_to_none(trainer);
+  trainer.optimizer().zero_grad();
   synchronize(dev);
   at::cuda::CUDAGraph graph;
   torch::Tensor graph_loss;  // the capture's output, rewritten by each replay
