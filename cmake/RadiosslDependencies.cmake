@@ -111,7 +111,19 @@ if(NOT TARGET radiossl::dnnl)
   else()
     find_path(RADIOSSL_DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp)
     find_library(RADIOSSL_DNNL_LIBRARY NAMES dnnl libdnnl.so.2)
-    if(RADIOSSL_DNNL_INCLUDE_DIR AND RADIOSSL_DNNL_LIBRARY)
+    # oneDNN 3.x dropped the x64 Winograd kernels (3.7 refuses convolution_winograd on AVX-512) and
+    # changed the primitive API: only 2.x is used.
+    set(_radiossl_dnnl_major "")
+    if(RADIOSSL_DNNL_INCLUDE_DIR AND EXISTS "${RADIOSSL_DNNL_INCLUDE_DIR}/oneapi/dnnl/dnnl_version.h")
+      file(STRINGS "${RADIOSSL_DNNL_INCLUDE_DIR}/oneapi/dnnl/dnnl_version.h" _radiossl_dnnl_major
+           REGEX "^#define DNNL_VERSION_MAJOR ")
+      string(REGEX REPLACE "^#define DNNL_VERSION_MAJOR ([0-9]+).*" "\\1" _radiossl_dnnl_major
+             "${_radiossl_dnnl_major}")
+    endif()
+    if(RADIOSSL_DNNL_INCLUDE_DIR AND RADIOSSL_DNNL_LIBRARY AND NOT _radiossl_dnnl_major STREQUAL "2")
+      message(STATUS "radiossl: oneDNN major version '${_radiossl_dnnl_major}' in ${RADIOSSL_DNNL_INCLUDE_DIR}: "
+                     "Winograd convolutions disabled (they need oneDNN 2.x)")
+    elseif(RADIOSSL_DNNL_INCLUDE_DIR AND RADIOSSL_DNNL_LIBRARY)
       set_target_properties(radiossl::dnnl PROPERTIES
         INTERFACE_COMPILE_DEFINITIONS RADIOSSL_HAVE_DNNL
         INTERFACE_INCLUDE_DIRECTORIES "${RADIOSSL_DNNL_INCLUDE_DIR}"

@@ -23,8 +23,9 @@
 /// float32 (tests/backbone.cpp checks 1e-5). A backbone's blocks use it once switched on
 /// (`set_winograd`); the Trainer switches it on where available (TrainerOptions::winograd).
 ///
-/// Needs oneDNN's headers at build time (Debian: libdnnl-dev; CMake defines RADIOSSL_HAVE_DNNL and
-/// links the same libdnnl.so.2 that Debian's LibTorch loads). Without them, or on a CPU without the
+/// Needs oneDNN 2.x's headers at build time (Debian 12: libdnnl-dev; CMake defines RADIOSSL_HAVE_DNNL
+/// and links the same libdnnl.so.2 that Debian's LibTorch loads). oneDNN 3.x has no x64 Winograd
+/// kernel (3.7 refuses convolution_winograd on AVX-512), so CMake leaves it out there. Without them, or on a CPU without the
 /// kernel, `winograd_available()` is false and the convolutions stay LibTorch's.
 #pragma once
 
@@ -44,6 +45,9 @@
 
 #if defined(RADIOSSL_HAVE_DNNL)
 #include <oneapi/dnnl/dnnl.hpp>
+#if DNNL_VERSION_MAJOR != 2
+#error "radiossl's Winograd convolutions need oneDNN 2.x (3.x has no x64 Winograd kernel): build without RADIOSSL_HAVE_DNNL"
+#endif
 #endif
 
 namespace radiossl::backbone {
