@@ -187,8 +187,14 @@ class LarsOptimizer : public torch::optim::Optimizer {
     torch::optim::serialize<LarsParamState, LarsOptions>(archive, *this);
   }
 
+  /// Keeps each group's `host_norms`, which checkpoints do not hold: LibTorch 2.x replaces the
+  /// groups' options by the loaded ones (1.13 kept them).
   void load(torch::serialize::InputArchive& archive) override {
+    std::vector<std::optional<bool>> host_norms;
+    for (auto& group : param_groups()) host_norms.push_back(static_cast<LarsOptions&>(group.options()).host_norms());
     torch::optim::serialize<LarsParamState, LarsOptions>(archive, *this);
+    for (std::size_t i = 0; i < host_norms.size() && i < param_groups().size(); ++i)
+      static_cast<LarsOptions&>(param_groups()[i].options()).host_norms(host_norms[i]);
   }
 
  private:
