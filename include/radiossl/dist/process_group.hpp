@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -109,6 +110,22 @@ inline std::string one_line(const std::exception& e) {
 }  // namespace detail
 
 #ifdef RADIOSSL_HAVE_C10D
+namespace detail {
+
+/// Asks `o` (c10d::TCPStoreOptions) for the classic store where LibTorch offers libuv's (2.x);
+/// false where there is no choice to make (1.13).
+template <class StoreOptions>
+bool without_libuv(StoreOptions& o) {
+  if constexpr (requires { o.useLibUV; }) {
+    if (!o.useLibUV) return false;
+    o.useLibUV = false;
+    return true;
+  } else {
+    return false;
+  }
+}
+
+}  // namespace detail
 
 /// What every c10d process group shares: the job's place, the rendezvous store (served by rank 0)
 /// and radiossl's error reporting, which turns every failed or timed-out collective into a
@@ -136,7 +153,14 @@ class StoreCommunicator : public radiossl::detail::Communicator {
       so.numWorkers = static_cast<std::size_t>(env.world_size);
       so.waitWorkers = true;
       so.timeout = timeout();
-      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+      try {
+        store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+      } catch (const std::exception& e) {
+        // LibTorch 2.4+ asks for its libuv store by default, and one built without libuv (Debian
+        // 13's 2.6) refuses before opening any socket: take the classic store, as 1.13 always did.
+        if (std::string_view(e.what()).find("libuv") == std::string_view::npos || !detail::without_libuv(so)) throw;
+        store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+      }
     } catch (const std::exception& e) {
       throw join_error(e);
     }
