@@ -474,13 +474,25 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
   // without it CFITSIO copies the block straight, which was 28% of a cut-out's read. Integers
   // (BLANK) and tile-compressed images (ZBLANK, quantised NaN) keep it.
   float* const null_value = (bitpix < 0 && !compressed) ? nullptr : &nulval;
+  // Doubles are read as doubles and cast here: CFITSIO 4.6 (Debian 13) stops with NUM_OVERFLOW at a
+  // double beyond float's range, infinities included, when it converts to float itself; 4.2 and the
+  // direct read above give +-inf, and so does the cast.
+  std::vector<double> doubles;
+  double null_double = std::numeric_limits<double>::quiet_NaN();
   for (long long row = 0; row < height; row += rows_per_block) {
     const long long rows = std::min(rows_per_block, height - row);
     fpixel[0] = 1;
     fpixel[1] = row + 1;
     int anynul = 0;
     float* dst = out.image.pixels.data() + row * width;
-    fits_read_pixll(f.get(), TFLOAT, fpixel.data(), rows * width, null_value, dst, &anynul, &status);
+    if (bitpix == DOUBLE_IMG) {
+      doubles.resize(static_cast<std::size_t>(rows * width));
+      fits_read_pixll(f.get(), TDOUBLE, fpixel.data(), rows * width, null_value ? &null_double : nullptr,
+                      doubles.data(), &anynul, &status);
+      std::transform(doubles.begin(), doubles.end(), dst, [](double v) { return static_cast<float>(v); });
+    } else {
+      fits_read_pixll(f.get(), TFLOAT, fpixel.data(), rows * width, null_value, dst, &anynul, &status);
+    }
     detail::check(status, path, "reading pixels of HDU " + std::to_string(out.hdu));
     if (opt.zero_is_blank) blank_zeros(dst, static_cast<std::size_t>(rows * width));
   }
