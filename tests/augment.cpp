@@ -413,13 +413,18 @@ TEST_CASE("resampling random boxes matches torch on the cropped box, and clipped
     INFO("box " << h << "x" << w << "+" << y0 << "+" << x0 << " -> " << oh << "x" << ow);
     const Image ours = data::resample(src, y0, x0, h, w, oh, ow, interp);
     const torch::Tensor box = to_tensor(src).slice(2, y0, y0 + h).slice(3, x0, x0 + w);
-    torch::Tensor ref = box;
-    if (oh != h || ow != w) {
-      auto opt = F::InterpolateFuncOptions().size(std::vector<int64_t>{oh, ow}).align_corners(false).antialias(true);
+    // torch's antialiased filters are separable: the width, then the height through a transpose. In one
+    // call, LibTorch 2.6 (Debian 13) gives every row of an output one pixel wide the first row's value
+    // when the height changes (1.13 does not); resampling only the last axis avoids that case.
+    auto resize_width = [interp](const torch::Tensor& t, std::int64_t width) {
+      if (t.size(3) == width) return t;
+      auto opt = F::InterpolateFuncOptions().size(std::vector<int64_t>{t.size(2), width}).align_corners(false)
+                     .antialias(true);
       if (interp == data::Interp::bicubic) opt.mode(torch::kBicubic);
       else opt.mode(torch::kBilinear);
-      ref = F::interpolate(box.contiguous(), opt);
-    }
+      return F::interpolate(t.contiguous(), opt);
+    };
+    const torch::Tensor ref = resize_width(resize_width(box, ow).transpose(2, 3), oh).transpose(2, 3);
     CHECK((ref - to_tensor(ours)).abs().max().item<double>() < 1e-4);
     Image clipped = ours;
     data::clamp_pixels(clipped, 0.25f, 0.75f);
