@@ -451,6 +451,24 @@ TEST_CASE("dist: a backend this build or machine lacks stops the launch at once"
   CHECK_FALSE(dist::is_initialized());
 }
 
+#ifdef RADIOSSL_HAVE_C10D
+TEST_CASE("dist: the store falls back from libuv's only where LibTorch offers the choice", "[dist]") {
+  // LibTorch 2.x's TCPStoreOptions has useLibUV (on by default); 1.13's has none.
+  struct WithChoice {
+    bool useLibUV = true;
+  } with;
+  CHECK(dist::detail::without_libuv(with));
+  CHECK_FALSE(with.useLibUV);
+  CHECK_FALSE(dist::detail::without_libuv(with));  // already classic: no second retry
+  struct NoChoice {
+  } without;
+  CHECK_FALSE(dist::detail::without_libuv(without));
+  c10d::TCPStoreOptions torch_options;  // this LibTorch's: libuv's store is the default from 2.4, absent in 1.x
+  const bool libuv_default = TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4);
+  if (TORCH_VERSION_MAJOR < 2 || libuv_default) CHECK(dist::detail::without_libuv(torch_options) == libuv_default);
+}
+#endif
+
 #ifdef RADIOSSL_HAVE_NCCL
 TEST_CASE("dist: an NCCL group of one rank on this GPU", "[dist][gpu]") {
   if (!torch::cuda::is_available()) {
