@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds radiossl and runs every test on Debian 13: LibTorch 2.6, g++ 14, CMake 3.31, oneDNN 3.7, CFITSIO 4.6,
+# Boost 1.83, and python3-torch 2.6 with torchvision 0.21 for the tests' cross-checks. It works in a Debian 13
+# chroot made by debootstrap, with this checkout bind-mounted at /src. Catch2 stays 2.13, from Debian 12's archive,
+# because Debian 13 ships only Catch2 v3.
+#
+# With --cuda it also compiles the code that needs a CUDA LibTorch: the NCCL process group (tests/dist.cpp,
+# tests/grid_dist.cpp) and CUDA graph capture (bench/graph_bench.cpp). These are compiled against Debian 13's
+# CUDA LibTorch 2.6 headers (contrib libtorch-cuda-dev), CUDA 12.4 (non-free nvidia-cuda-dev) and NCCL 2.22
+# (contrib libnccl-dev), which are downloaded and unpacked, not installed. It then checks that libtorch-cuda-2.6's
+# libraries export every LibTorch symbol these objects need. No GPU is needed.
+#
+# Needs root, debootstrap (installed if missing) and access to deb.debian.org. ROOT takes about 4 GB, or 7 GB with
+# --cuda, and is reused by later runs (a rerun on 2 cores, with ccache warm, took 5 min).
+#   sudo tools/check-debian13.sh [--cuda] [ROOT]        ROOT defaults to /var/tmp/radiossl-debian13
+set -euo pipefail
+cuda=0
+if [ "${1:-}" = "--cuda" ]; then cuda=1; shift; fi
+root=$(realpath -m "${1:-/var/tmp/radiossl-debian13}")
+src=$(cd "$(dirname "$0")/.." && pwd)
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+log() { echo "check-debian13: $*"; }
+[ "$(id -u)" -eq 0 ] || { echo "check-debian13: run as root (debootstrap, chroot, mounts)" >&2; exit 2; }
+
+if [ ! -x "$root/usr/bin/apt-get" ]; then
+  command -v debootstrap > /dev/null || apt-get install -y -qq debootstrap
+  log "debootstrap trixie into $root"
+  debootstrap --variant=minbase --components=main,contrib,non-free trixie "$root" "$mirror"
+fi
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+echo "deb $mirror trixie main contrib non-free" > "$root/etc/apt/sources.list"
+mounted=()
+cleanup() { for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[i]}" || true; done; }
+trap cleanup EXIT
+for d in proc sys dev dev/pts; do
+  mountpoint -q "$root/$d" || { mount --bind "/$d" "$root/$d"; mounted+=("$root/$d"); }
+done
+mkdir -p "$root/src"
+mountpoint -q "$root/src" || { mount --bind "$src" "$root/src"; mounted+=("$root/src"); }
+in_root() { chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -euo pipefail -c "$1"; }
+
+# tools/setup-debian.sh's packages, Catch2 aside.
+log "installing packages"
+in_root "apt-get update -qq && apt-get install -y -qq --no-install-recommends curl ca-certificates \
+  g++ cmake ninja-build lld ccache pkg-config libtorch-dev libopenblas0-pthread libcfitsio-dev libcfitsio-bin \
+  fitsverify wcslib-dev librange-v3-dev libboost-dev libpng-dev nlohmann-json3-dev libgloo-dev libdnnl-dev \
+  libbenchmark-dev python3-astropy python3-numpy python3-torch python3-torchvision > /dev/null"
+in_root "dpkg-query -W -f '\${Version}\n' catch2 2> /dev/null | grep -q '^2\.' || {
+  curl -sSf -o /tmp/catch2.deb $mirror/pool/main/c/catch2/catch2_2.13.10-1_amd64.deb && dpkg -i /tmp/catch2.deb; }"
+in_root "echo \"LibTorch \$(dpkg-query -W -f '\${Version}' libtorch-dev), \$(g++ --version | head -1), \
+\$(cmake --version | head -1)\""
+
+log "building in $root/tmp/radiossl-build"
+in_root "cmake -S /src -B /tmp/radiossl-build -G Ninja -DCMAKE_BUILD_TYPE=Release -Wno-dev > /tmp/configure.log 2>&1 \
+  || { cat /tmp/configure.log; exit 1; }; grep '^-- radiossl' /tmp/configure.log || true"
+in_root "cmake --build /tmp/radiossl-build -j $(nproc)"
+status=0
+in_root "cd /tmp/radiossl-build && ctest -j $(nproc) --output-on-failure --timeout 900" || status=1
+
+if [ "$cuda" -eq 1 ]; then
+  log "compiling the CUDA code against Debian 13's CUDA LibTorch"
+  in_root "bash /src/tools/debian13-cuda-check.sh" || status=1
+fi
+[ "$status" -eq 0 ] && log "all passed" || log "FAILED (see above)"
+exit "$status"
