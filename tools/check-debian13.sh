@@ -10,8 +10,8 @@
 # (contrib libnccl-dev), which are downloaded and unpacked, not installed. It then checks that libtorch-cuda-2.6's
 # libraries export every LibTorch symbol these objects need. No GPU is needed.
 #
-# Needs root, debootstrap (installed if missing) and access to deb.debian.org. ROOT takes about 4 GB, or 7 GB with
-# --cuda, and is reused by later runs (a rerun on 2 cores, with ccache warm, took 5 min).
+# Needs root, debootstrap (installed if missing) and access to deb.debian.org. ROOT is reused by later runs. With
+# --cuda on 2 cores, a first run took 11 min and left 8.7 GB in ROOT; a rerun, with ccache warm, took 5 min.
 #   sudo tools/check-debian13.sh [--cuda] [ROOT]        ROOT defaults to /var/tmp/radiossl-debian13
 set -euo pipefail
 cuda=0
