@@ -24,11 +24,16 @@ endif()
 set_property(GLOBAL APPEND PROPERTY JOB_POOLS radiossl_link=1)
 set(CMAKE_JOB_POOL_LINK radiossl_link)
 
-# One precompiled header for every program of ours (tests, examples, benchmarks, compile-fail).
-find_package(Catch2 2 REQUIRED)
-list(APPEND CMAKE_MODULE_PATH ${Catch2_DIR})   # Catch.cmake (catch_discover_tests)
+# One precompiled header for every program of ours (tests, examples, benchmarks, compile-fail). Catch2 is
+# needed by the tests alone: without them (tools/run-main.sh) the header is built without it.
+set(RADIOSSL_CATCH2_TARGET "")
+if(RADIOSSL_BUILD_TESTS)
+  find_package(Catch2 2 REQUIRED)
+  list(APPEND CMAKE_MODULE_PATH ${Catch2_DIR})   # Catch.cmake (catch_discover_tests)
+  set(RADIOSSL_CATCH2_TARGET Catch2::Catch2)
+endif()
 add_library(radiossl_pch OBJECT ${PROJECT_SOURCE_DIR}/cmake/pch/pch.cpp)
-target_link_libraries(radiossl_pch PUBLIC radiossl::radiossl Catch2::Catch2)
+target_link_libraries(radiossl_pch PUBLIC radiossl::radiossl ${RADIOSSL_CATCH2_TARGET})
 target_precompile_headers(radiossl_pch PRIVATE ${PROJECT_SOURCE_DIR}/cmake/pch/pch.hpp)
 set_target_properties(radiossl_pch PROPERTIES POSITION_INDEPENDENT_CODE OFF)
 
@@ -50,7 +55,7 @@ target_compile_options(radiossl_pch PRIVATE ${RADIOSSL_WARNINGS})
 
 # radiossl_program(target): the settings every program of ours shares.
 function(radiossl_program target)
-  target_link_libraries(${target} PRIVATE radiossl::radiossl Catch2::Catch2)
+  target_link_libraries(${target} PRIVATE radiossl::radiossl ${RADIOSSL_CATCH2_TARGET})
   target_compile_options(${target} PRIVATE ${RADIOSSL_WARNINGS})
   target_link_options(${target} PRIVATE ${RADIOSSL_LINK_OPTIONS})
   set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
