@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include "radiossl/backbone/checkpoint.hpp"
 #include "radiossl/backbone/max_pool.hpp"

@@ -1,7 +1,7 @@
 /// @file
 /// Compile-time checks of the four policy concepts and of the cross-policy ones, with archetypes
 /// (range-v3's test/utility/concepts.cpp style). Compiling this file is the test.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include "radiossl/concepts/augment.hpp"
 #include "radiossl/concepts/backbone.hpp"

@@ -1,7 +1,7 @@
 /// @file
 /// Tests of the pretraining-set builders: sliding-window geometry, NaN fill and skipping, curated
 /// centring and edge clipping, catalogues (sky and pixel positions), and the written sets.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,7 @@
 /// @file
 /// Tests of multi-process data parallelism: the launch environment, the loader's sharding, and
 /// real 2-process jobs on loopback Gloo (this test binary re-runs itself as the ranks).
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <csignal>
 #include <cstdlib>

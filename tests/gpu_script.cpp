@@ -2,7 +2,7 @@
 /// bench/gpu/run.sh --cpu-check: the GPU benchmark script's every non-CUDA path (FITS files, matmul
 /// rate, radiossl's step and end-to-end benches, the Python peer's, the graph bench's eager pass, the
 /// tables) on CPU, tiny sizes, ResNet-18 with SimCLR and BYOL (the script's --cpu-check default).
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <cstdlib>
 #include <filesystem>

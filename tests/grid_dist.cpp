@@ -1,7 +1,7 @@
 /// @file
 /// bench_grid under several processes: rank 0 alone evaluates and writes, the other ranks wait for
 /// it (dist::sync_with_main) however long it takes, and stop with an error if it dies.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -1,7 +1,7 @@
 /// @file
 /// Tests of FITS reading and writing, WCS and fits_inspect: every BITPIX, BLANK with scaling,
 /// NAXIS 3/4, extensions, tile compression made by fpack/imcopy, astropy-written files, bad input.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -1,7 +1,7 @@
 // Each loss and its gradient against tools/gen_baselines.py's float64 reference (1e-6 relative).
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include "radiossl/detail/sinkhorn.hpp"
 #include "radiossl/detail/whitening.hpp"

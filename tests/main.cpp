@@ -1,7 +1,7 @@
 // Catch2 runner shared by every test file: seeds LibTorch from --rng-seed so runs reproduce,
 // and uses one intra-op thread because ctest runs two test processes side by side on 2 cores.
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 #include <torch/utils.h>
 
 int main(int argc, char* argv[]) {

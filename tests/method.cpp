@@ -7,7 +7,7 @@
 #include <tuple>
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include "radiossl/backbone/resnet.hpp"
 #include "radiossl/concepts/method.hpp"

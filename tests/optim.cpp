@@ -1,6 +1,6 @@
 /// @file
 /// Tests of optim/: LARS against the spec's formula, SGD/AdamW policies, the schedules.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <cmath>
 #include <sstream>

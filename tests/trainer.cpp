@@ -1,7 +1,7 @@
 /// @file
 /// Tests of the Trainer: learning, checkpoints (atomic, resumable to identical parameters), NaN
 /// stop, hooks, CSV log and progress output. Uses the tiny archetypes of tests/support.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <sys/resource.h>
 

@@ -20,6 +20,6 @@
 #include <vector>
 
 #include "radiossl/torch_fwd.hpp"
-#if __has_include(<catch2/catch.hpp>)  // with the tests; the examples and benchmarks never use it
-#include <catch2/catch.hpp>
+#if __has_include(<catch2/catch.hpp>) || __has_include(<catch2/catch_all.hpp>)  // for the tests alone
+#include "../../tests/support/catch.hpp"
 #endif
