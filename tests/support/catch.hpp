@@ -4,7 +4,7 @@
 #pragma once
 
 #if __has_include(<catch2/catch.hpp>)
-#include "support/catch.hpp"
+#include <catch2/catch.hpp>
 #else
 #include <string>
 
