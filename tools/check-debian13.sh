@@ -39,21 +39,14 @@ mkdir -p "$root/src"
 mountpoint -q "$root/src" || { mount --bind "$src" "$root/src"; mounted+=("$root/src"); }
 in_root() { chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -euo pipefail -c "$1"; }
 
-# tools/setup-debian.sh's packages.
+# The project's own commands: its packages (tools/setup-debian.sh), then the README's test command.
 log "installing packages"
-in_root "apt-get update -qq && apt-get install -y -qq --no-install-recommends catch2 \
-  g++ cmake ninja-build lld ccache pkg-config libtorch-dev libopenblas0-pthread libcfitsio-dev libcfitsio-bin \
-  fitsverify wcslib-dev librange-v3-dev libboost-dev libpng-dev nlohmann-json3-dev libgloo-dev libdnnl-dev \
-  libbenchmark-dev python3-astropy python3-numpy python3-torch python3-torchvision > /dev/null"
+in_root "bash /src/tools/setup-debian.sh test"
 in_root "echo \"LibTorch \$(dpkg-query -W -f '\${Version}' libtorch-dev), \
 Catch2 \$(dpkg-query -W -f '\${Version}' catch2), \$(g++ --version | head -1), \$(cmake --version | head -1)\""
-
-log "building in $root/tmp/radiossl-build"
-in_root "cmake -S /src -B /tmp/radiossl-build -G Ninja -DCMAKE_BUILD_TYPE=Release -Wno-dev > /tmp/configure.log 2>&1 \
-  || { cat /tmp/configure.log; exit 1; }; grep '^-- radiossl' /tmp/configure.log || true"
-in_root "cmake --build /tmp/radiossl-build -j $(nproc)"
+log "building and testing in $root/tmp/radiossl-build"
 status=0
-in_root "cd /tmp/radiossl-build && ctest -j $(nproc) --output-on-failure --timeout 900" || status=1
+in_root "bash /src/tools/run-tests.sh /tmp/radiossl-build" || status=1
 
 if [ "$cuda" -eq 1 ]; then
   log "compiling the CUDA code against Debian 13's CUDA LibTorch"
