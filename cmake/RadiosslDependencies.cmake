@@ -1,6 +1,11 @@
 # Finds every dependency of radiossl and lists the targets its INTERFACE library links.
 # Used both by the build (CMakeLists.txt) and by the installed package config, so that a consumer's
 # find_package(radiossl) re-finds exactly what the build found.
+# CMake 3.30+: find Boost through its own BoostConfig.cmake, not the removed FindBoost module. Set before the
+# include: find_dependency's macros run with the policies in force where they were defined.
+if(POLICY CMP0167)
+  cmake_policy(SET CMP0167 NEW)
+endif()
 include(CMakeFindDependencyMacro)
 
 find_dependency(Threads)
