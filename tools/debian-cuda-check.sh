@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Run by tools/check-debian.sh --cuda inside its chroot, after the CPU build in /tmp/radiossl-build. It compiles the
+# Run by tools/check-debian.sh --cuda inside its chroot, after the CPU build in /tmp/radiossl-build. It checks the
 # code that needs a CUDA LibTorch (the NCCL process group in tests/dist.cpp and tests/grid_dist.cpp, and CUDA graph
-# capture in bench/graph_bench.cpp) with the CPU build's own commands, plus CUDA (non-free nvidia-cuda-dev,
-# libcu++-dev) and NCCL (contrib libnccl-dev) headers, downloaded and unpacked into /opt/radiossl-cuda, not installed.
-# The LibTorch headers and the symbol check depend on what the suite has:
-# - a CUDA LibTorch of the installed LibTorch's version (contrib libtorch-cuda-dev; Debian 13: both 2.6): its headers
-#   come first, and its libraries must export every LibTorch symbol the objects need;
-# - otherwise (sid on 2026-12-01: LibTorch 2.14, CUDA LibTorch 2.6): the CPU LibTorch's own headers, which include
-#   ATen/cuda and c10d's NCCL group, with the one header a CUDA build generates (c10/cuda/impl/cuda_cmake_macros.h).
-#   The CPU libraries must then export every symbol needed, except CUDA's own: at::cuda, c10::cuda and
-#   c10d::ProcessGroupNCCL, which only a CUDA build has.
+# capture in bench/graph_bench.cpp) with CUDA (non-free nvidia-cuda-dev, libcu++-dev) and NCCL (contrib libnccl-dev)
+# headers. Packages are downloaded and unpacked into a tree laid out as a pip wheel's site-packages (torch/include,
+# torch/lib, nvidia/cuda_runtime, nvidia/nccl) under /opt/radiossl-cuda, not installed. What it checks depends on
+# what the suite has:
+# - a CUDA LibTorch of the installed LibTorch's version (contrib libtorch-cuda-dev; Debian 13: both 2.6):
+#   1. the three files compile, with the CPU build's commands, against its headers, and its libraries export every
+#      LibTorch symbol they need;
+#   2. bench/gpu/run.sh --build-only builds every target (tests, examples, benchmark; NCCL and graph capture on,
+#      Gloo off, as a wheel has no gloo headers) against the wheel-shaped tree through bench/gpu/torch-shim, as it
+#      does on the GPU machine, and links them. Nothing runs: the CUDA libraries LibTorch loads are not unpacked.
+# - otherwise (sid on 2026-12-01: LibTorch 2.14, CUDA LibTorch 2.6): step 1 against the CPU LibTorch's own headers,
+#   which include ATen/cuda and c10d's NCCL group, with the one header a CUDA build generates
+#   (c10/cuda/impl/cuda_cmake_macros.h). The CPU libraries must then export every symbol needed, except CUDA's own:
+#   at::cuda, c10::cuda and c10d::ProcessGroupNCCL, which only a CUDA build has.
 set -euo pipefail
 log() { echo "debian-cuda-check: $*"; }
 major_minor() { cut -d. -f1,2 <<< "$1"; }
@@ -18,42 +23,63 @@ torch_version=$(major_minor "$(dpkg-query -W -f '${Version}' libtorch-dev)")
 cuda_torch_version=$(major_minor "$(candidate libtorch-cuda-dev)")
 if [ "$torch_version" = "$cuda_torch_version" ]; then
   mode=cuda-libtorch
-  torch_pkgs="libtorch-cuda-dev libtorch-cuda-$torch_version"
   against="libtorch-cuda-$torch_version's libraries"
 else
   mode=cpu-libtorch
-  torch_pkgs=""
   against="the CPU LibTorch $torch_version's libraries (CUDA LibTorch here: ${cuda_torch_version:-none})"
 fi
 prefix=/opt/radiossl-cuda
-if [ "$(cat "$prefix/.done" 2> /dev/null)" != "$mode $torch_version" ]; then
+site=$prefix/site-packages
+unpack() {   # unpack PACKAGE's files under FOLDER of it into DEST
+  local pkg=$1 from=$2 dest=$3
+  rm -rf /tmp/cuda-debs/x
+  (cd /tmp/cuda-debs && dpkg-deb -x ./"${pkg}"_*.deb x)
+  mkdir -p "$dest"
+  cp -a /tmp/cuda-debs/x/"$from"/. "$dest"/
+}
+stamp="$mode $torch_version site-packages"   # what was unpacked, and how it is laid out
+if [ "$(cat "$prefix/.done" 2> /dev/null)" != "$stamp" ]; then
   rm -rf "$prefix" /tmp/cuda-debs
-  mkdir -p "$prefix/lib" /tmp/cuda-debs
-  cd /tmp/cuda-debs
-  apt-get download $torch_pkgs nvidia-cuda-dev libcu++-dev libnccl-dev > /dev/null
-  for d in ./*.deb; do dpkg-deb -x "$d" x; done
-  mv x/usr/include "$prefix/include"
+  mkdir -p "$prefix" /tmp/cuda-debs
+  cudart=$(apt-cache depends nvidia-cuda-dev | grep -o -m1 'libcudart[0-9]*')   # libcudart12
+  torch_pkgs=()
+  [ "$mode" = cuda-libtorch ] && torch_pkgs=(libtorch-cuda-dev "libtorch-cuda-$torch_version")
+  (cd /tmp/cuda-debs && apt-get download "${torch_pkgs[@]}" nvidia-cuda-dev libcu++-dev libnccl-dev "$cudart" > /dev/null)
+  unpack nvidia-cuda-dev usr/include "$site/nvidia/cuda_runtime/include"
+  unpack libcu++-dev usr/include "$site/nvidia/cuda_runtime/include"
+  unpack "$cudart" usr/lib/x86_64-linux-gnu "$site/nvidia/cuda_runtime/lib"
+  unpack libnccl-dev usr/include "$site/nvidia/nccl/include"
   if [ "$mode" = cuda-libtorch ]; then
-    mv x/usr/lib/x86_64-linux-gnu/lib{c10,torch}*.so.* "$prefix/lib/"
+    unpack libtorch-cuda-dev usr/include "$site/torch/include"
+    unpack "libtorch-cuda-$torch_version" usr/lib/x86_64-linux-gnu "$site/torch/lib"
+    # A wheel's torch/lib holds unversioned names, which the shim's find_library looks for.
+    for l in "$site"/torch/lib/lib*.so."$torch_version".*; do
+      ln -sf "$(basename "$l")" "${l%%.so.*}.so"
+    done
   else
     # Generated by a CUDA build only; its one definition, as in libtorch-cuda-dev 2.6.
-    mkdir -p "$prefix/include/c10/cuda/impl"
-    printf '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n' > "$prefix/include/c10/cuda/impl/cuda_cmake_macros.h"
-    ln -s /usr/lib/x86_64-linux-gnu/lib{c10,torch}*.so.*.*.* "$prefix/lib/"
+    mkdir -p "$prefix/generated/c10/cuda/impl"
+    printf '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n' > "$prefix/generated/c10/cuda/impl/cuda_cmake_macros.h"
   fi
-  cd /
   rm -rf /tmp/cuda-debs
-  echo "$mode $torch_version" > "$prefix/.done"
+  echo "$stamp" > "$prefix/.done"
 fi
 log "LibTorch $torch_version (headers from $([ "$mode" = cuda-libtorch ] && echo libtorch-cuda-dev || echo libtorch-dev)),\
  CUDA $(candidate nvidia-cuda-dev), NCCL $(candidate libnccl-dev)"
 
+# ---- 1. the three files with the CPU build's commands, and the symbols they need ----------------------------------
 cd /tmp/radiossl-build
 objs=/tmp/radiossl-cuda-objs
 rm -rf "$objs"
 mkdir -p "$objs"
-cuda_flags="-isystem $prefix/include"
-[ "$mode" = cuda-libtorch ] && cuda_flags+=" -isystem $prefix/include/torch/csrc/api/include"
+if [ "$mode" = cuda-libtorch ]; then
+  cuda_flags="-isystem $site/torch/include -isystem $site/torch/include/torch/csrc/api/include"
+  libs=("$site"/torch/lib/lib{c10,torch}*.so.*.*.*)
+else
+  cuda_flags="-isystem $prefix/generated"
+  libs=(/usr/lib/x86_64-linux-gnu/lib{c10,torch}*.so.*.*.*)
+fi
+cuda_flags+=" -isystem $site/nvidia/cuda_runtime/include -isystem $site/nvidia/nccl/include"
 cuda_flags+=" -DRADIOSSL_HAVE_NCCL -DUSE_C10D_NCCL -DRADIOSSL_HAVE_CUDA"
 for obj in tests/CMakeFiles/radiossl_tests.dir/dist.cpp.o tests/CMakeFiles/radiossl_tests.dir/grid_dist.cpp.o \
            bench/CMakeFiles/radiossl_bench.dir/graph_bench.cpp.o; do
@@ -66,7 +92,7 @@ for obj in tests/CMakeFiles/radiossl_tests.dir/dist.cpp.o tests/CMakeFiles/radio
   log "compiled $obj"
 done
 
-for l in "$prefix"/lib/*.so.*.*.*; do nm -D --defined-only "$l" | awk '{print $3}'; done | sort -u > "$objs/exported"
+for l in "${libs[@]}"; do nm -D --defined-only "$l" | awk '{print $3}'; done | sort -u > "$objs/exported"
 nm -u "$objs"/*.o | awk '$1 == "U" {print $2}' | grep -E '^_ZN?K?(2at|3c10|4c10d|5torch)' | sort -u > "$objs/needed"
 comm -23 "$objs/needed" "$objs/exported" | c++filt > "$objs/missing"
 if [ "$mode" = cpu-libtorch ]; then
@@ -85,3 +111,24 @@ if [ -z "$direct" ]; then
 else
   log "the objects call these CUDA runtime or NCCL functions directly:" $direct
 fi
+[ "$mode" = cuda-libtorch ] || exit 0
+
+# ---- 2. every target through bench/gpu/run.sh --build-only and the shim, as on the GPU machine ---------------------
+# PRE_TEST: Catch2 lists the tests when ctest runs, not after the link, which would load the CUDA libraries.
+build=/tmp/radiossl-wheel-build
+log "bench/gpu/run.sh --build-only against $site/torch, in $build"
+set +e
+RADIOSSL_TORCH_ROOT=$site/torch TARGETS=all TESTS=none BUILD_DIR=$build \
+  RADIOSSL_CMAKE_ARGS="-DRADIOSSL_NO_GLOO=ON -DCMAKE_CATCH_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST" \
+  bash /src/bench/gpu/run.sh --build-only 2>&1 | tee "$objs/run.log" | grep -E '^\[|^-- (radiossl|torch-shim)|error|FAILED'
+status=${PIPESTATUS[0]}
+set -e
+for want in "torch-shim: CUDA runtime" "NCCL process groups enabled" "CUDA graph capture enabled"; do
+  grep -q "$want" "$objs/run.log" || { log "run.sh's configure did not say '$want'"; status=1; }
+done
+for b in bench/radiossl_bench tests/radiossl_tests examples/bench_grid examples/pretrain; do
+  [ -x "$build/$b" ] || { log "not built: $b"; status=1; }
+done
+[ "$status" -eq 0 ] && log "run.sh built and linked every target through the shim, NCCL and graph capture on" \
+  || log "run.sh --build-only FAILED (exit status $status; $objs/run.log)"
+exit "$status"

@@ -15,6 +15,12 @@
 #                                         16-core H200 machine before the graph table: build 1.5,
 #                                         measurements 4.5; KINDS=graph measures that table alone)
 #   bench/gpu/run.sh --build-only         the GPU run's build alone
+#   RADIOSSL_TORCH_ROOT=DIR bench/gpu/run.sh --build-only
+#                                         the same build without a GPU or a Python that imports torch:
+#                                         DIR is a CUDA LibTorch laid out as a wheel's torch/ folder
+#                                         (include/, lib/, its CUDA runtime in ../nvidia/*/lib), linked
+#                                         through bench/gpu/torch-shim (tools/debian-cuda-check.sh makes
+#                                         one from Debian 13's CUDA LibTorch and builds everything so)
 #   BUILD_DIR=build bench/gpu/run.sh --cpu-check
 #                                         every path but the CUDA-only ones, on CPU, in under a minute:
 #                                         tiny sizes, float32, few steps, the radiossl_bench already built
@@ -94,16 +100,29 @@ else
   device=cuda amp="--amp --cudnn-benchmark" mm_args="--device cuda --dtype bf16 --n 8192 --seconds 2" peer_iters=3
 fi
 bench=$build/bench/radiossl_bench
-"$py" -c 'import torch, torchvision' 2>/dev/null ||
+torch_given=0
+[ "$mode" = gpu ] && [ "$build_only" = 1 ] && [ -n "${RADIOSSL_TORCH_ROOT:-}" ] && torch_given=1
+[ "$torch_given" = 1 ] || "$py" -c 'import torch, torchvision' 2>/dev/null ||
   { echo "run.sh: $py cannot import torch and torchvision (set PYTHON)" >&2; exit 1; }
 
 # ---- build (GPU run only) ------------------------------------------------------------------------
-if [ "$mode" = gpu ]; then
+if [ "$mode" = gpu ] && [ "$torch_given" = 1 ]; then
+  [ -d "$RADIOSSL_TORCH_ROOT/include" ] && [ -d "$RADIOSSL_TORCH_ROOT/lib" ] ||
+    { echo "run.sh: RADIOSSL_TORCH_ROOT='$RADIOSSL_TORCH_ROOT' is not a torch folder (include/ and lib/)" >&2; exit 1; }
+  torch_root=$(cd "$RADIOSSL_TORCH_ROOT" && pwd) torch_cmake=$RADIOSSL_TORCH_ROOT/share/cmake
+  torch_abi=${RADIOSSL_TORCH_CXX11_ABI:-1}
+  torch_version=$(cd "$torch_root/lib" && ls libtorch_cpu.so.* 2> /dev/null | sed -n 's/^libtorch_cpu\.so\.//p' \
+                  | sort -V | tail -1 || true)
+  torch_version=${torch_version:-"(version unknown)"}
+  RADIOSSL_TORCH_SHIM=1
+elif [ "$mode" = gpu ]; then
   "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' ||
     { echo "run.sh: $py's torch sees no CUDA device (use --cpu-check on a CPU machine)" >&2; exit 1; }
   read -r torch_cmake torch_root torch_abi torch_version < <("$py" -c '
 import os, torch
 print(torch.utils.cmake_prefix_path, os.path.dirname(torch.__file__), int(torch.compiled_with_cxx11_abi()), torch.__version__)')
+fi
+if [ "$mode" = gpu ]; then
   if [ "$torch_abi" != 1 ]; then
     echo "run.sh: torch $torch_version uses the pre-C++11 string ABI; Google Benchmark and the system" \
          "libraries use the C++11 one. Use a torch built with it (pip >= 2.7, conda, NGC)." >&2
