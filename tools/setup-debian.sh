@@ -10,8 +10,8 @@ build_pkgs=(g++ cmake ninja-build lld ccache pkg-config
             libcfitsio-dev libcfitsio-bin fitsverify wcslib-dev
             librange-v3-dev libboost-dev libpng-dev nlohmann-json3-dev libgloo-dev libdnnl-dev
             libbenchmark-dev)
-# The tests (Catch2: 2.x on Debian 12, 3.x works too), and their cross-checks against other tools: files written by astropy, torchvision
-# weights and features.
+# The tests (Catch2: 2.x on Debian 12, 3.x works too), and their cross-checks against other tools: files
+# written by astropy, torchvision weights and features.
 test_pkgs=(catch2 python3-astropy python3-numpy python3-torch python3-torchvision)
 bench_pkgs=(python3-torch python3-torchvision python3-astropy)
 
