@@ -220,6 +220,17 @@ TEST_CASE("DINO: step, centre update, teacher temperature, last-layer freezing",
                   1e-6) == "ok");
   CHECK(loss.item<double>() > 0.0);
 
+  // With norm_last_layer(false) the row norms g are learnt, and frozen with v during epoch 0.
+  m::DINO learnt_norm(backbone->feature_dim(), m::DINOOptions(options).norm_last_layer(false));
+  auto& last = learnt_norm->head->last_layer;
+  learnt_norm->training_step(backbone, views).loss.backward();
+  CHECK_FALSE(last->weight_g.grad().defined());
+  CHECK_FALSE(last->weight_v.grad().defined());
+  learnt_norm->on_epoch_start(1, 100);
+  learnt_norm->training_step(backbone, views).loss.backward();
+  CHECK(has_nonzero_grad(last->weight_g));
+  CHECK(has_nonzero_grad(last->weight_v));
+
   // clip_grad: each backbone gradient is scaled to norm <= clip (solo-learn's clip_gradients).
   m::DINO clipped(backbone->feature_dim(), m::DINOOptions(options).clip_grad(1e-3));
   backbone->zero_grad();

@@ -86,9 +86,13 @@ class WeightNormLinearImpl : public torch::nn::Cloneable<WeightNormLinearImpl> {
 
   torch::Tensor forward(const torch::Tensor& x) { return dense(x, weight()); }
 
-  /// Freezes or unfreezes the direction `v` (SwAV's freeze_prototypes_epochs, DINO's
-  /// freeze_last_layer): frozen, it gets no gradient, so optimizers skip it for that step.
-  void set_frozen(bool frozen) { weight_v.set_requires_grad(!frozen); }
+  /// Freezes or unfreezes the layer (SwAV's freeze_prototypes_epochs, DINO's freeze_last_layer):
+  /// frozen, `v` and a learnable `g` get no gradient, so optimizers skip them for that step, as
+  /// solo-learn drops the gradients of every parameter of the layer.
+  void set_frozen(bool frozen) {
+    weight_v.set_requires_grad(!frozen);
+    if (learn_norm_) weight_g.set_requires_grad(!frozen);
+  }
 
   torch::Tensor weight_v, weight_g;
 
