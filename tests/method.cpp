@@ -301,6 +301,14 @@ TEST_CASE("SwAV: step, queue advances, prototype freezing, Sinkhorn marginals",
   // The previous batch moved back by one batch.
   CHECK(closeness(method->queue[0].narrow(0, 8, 8), z0, 1e-5, 1e-6) == "ok");
 
+  // A queue loaded from a checkpoint of another world size (torch::load set_s the saved shape)
+  // restarts empty at this job's split, then fills as usual.
+  method->queue.set_(torch::ones({2, 48, 16}));
+  method->training_step(backbone, make_views(2));
+  REQUIRE(method->queue.sizes() == torch::IntArrayRef({2, 24, 16}));
+  CHECK(method->queue[0].narrow(0, 8, 16).abs().sum().item<double>() == 0.0);
+  CHECK(method->queue[0].narrow(0, 0, 8).abs().sum().item<double>() > 0.0);
+
   // Sinkhorn: every sample's code sums to 1; every prototype gets B/K of the mass.
   const auto scores = torch::randn({16, 10}, torch::kDouble) * 0.3;
   const auto q = radiossl::detail::sinkhorn(scores, 0.05, 200);
@@ -342,6 +350,11 @@ TEST_CASE("All4One: step, queue pointer and contents, positional encoding, EMA",
   CHECK(closeness(method->queue.narrow(0, 0, 8), m1, 1e-5, 1e-6) == "ok");
   for (int i = 0; i < 3; ++i) method->training_step(backbone, make_views(2));
   CHECK(method->queue_ptr.item<std::int64_t>() == 0);  // wrapped around 32
+  // A pointer left between slots by a checkpoint of another global batch (here 28 with batch 8)
+  // writes its slot, 24..31, instead of running past the end.
+  method->queue_ptr.fill_(28);
+  method->training_step(backbone, make_views(2));
+  CHECK(method->queue_ptr.item<std::int64_t>() == 0);
   CHECK_THROWS_WITH(method->training_step(backbone, make_views(2, 6)),
                     Catch::Contains("queue_size"));
   CHECK(method->transformer_parameters().size() > 0);

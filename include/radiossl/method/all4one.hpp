@@ -198,7 +198,9 @@ class All4OneImpl : public torch::nn::Cloneable<All4OneImpl> {
   void enqueue(const torch::Tensor& m) {
     torch::NoGradGuard no_grad;
     const torch::Tensor all = radiossl::detail::all_gather(m);
-    const std::int64_t ptr = queue_ptr.item<std::int64_t>();
+    // A checkpoint written at another global batch can leave the pointer between two slots of
+    // this one; the slot it falls in is the next to be written, so the write never runs past the end.
+    const std::int64_t ptr = queue_ptr.item<std::int64_t>() / all.size(0) * all.size(0);
     queue.narrow(0, ptr, all.size(0)).copy_(all);
     queue_ptr.fill_((ptr + all.size(0)) % queue.size(0));
   }

@@ -81,6 +81,14 @@ class SwAVImpl : public torch::nn::Cloneable<SwAVImpl> {
   StepOutput training_step(B& backbone, const Views& views) {
     detail::check_views(views, min_large_crops, name);
     const std::int64_t n = views[0].size(0);
+    const std::int64_t per_process = options_.queue_size() / radiossl::detail::world_size();
+    if (queue.size(1) != per_process) {
+      // A queue split for another number of processes (a checkpoint from another world size, or a
+      // method built before the job was joined) starts empty at this job's split, as solo-learn's
+      // queue, which it never saves, starts on every resume.
+      torch::NoGradGuard no_grad;
+      queue.set_(torch::zeros({min_large_crops, per_process, queue.size(2)}, queue.options()));
+    }
     if (queue.size(1) > 0 && queue.size(1) < n)
       throw Error("method::swav: queue_size " + std::to_string(queue.size(1)) +
                   " is smaller than the batch size " + std::to_string(n));
