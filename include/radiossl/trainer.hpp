@@ -67,8 +67,8 @@ using TrainerBase = std::conditional_t<trainer_policies_valid<B, M, A, O>, Train
 /// N x batch_size), starts from rank 0's state, averages gradients over ranks after backward and
 /// takes rank 0's BatchNorm running statistics after each step, so the replicas stay identical.
 /// Only rank 0 writes checkpoints, the CSV log and progress; a checkpoint resumes under any number
-/// of processes. With `sync_batch_norm`, dist::SyncBatchNorm layers use the statistics of the
-/// global batch.
+/// of processes. With `sync_batch_norm` (on by default under several processes, as in solo-learn),
+/// dist::SyncBatchNorm layers use the statistics of the global batch.
 /// One process needs no setup and runs exactly as before.
 ///
 /// The policies are checked at the front door, one `static_assert` per policy with a message

@@ -111,8 +111,9 @@ struct TrainerOptions {
   /// Synchronised BatchNorm (torch.nn.SyncBatchNorm): batch statistics over the global batch of
   /// all ranks instead of each rank's own. Switches on every dist::SyncBatchNorm1d/2d layer of the
   /// backbone and method; a plain torch::nn::BatchNorm layer there is an error (it cannot be
-  /// synchronised). No effect on one process.
-  TORCH_ARG(bool, sync_batch_norm) = false;
+  /// synchronised). Unset: on under several processes, as solo-learn's `sync_batchnorm: True`.
+  /// No effect on one process.
+  TORCH_ARG(std::optional<bool>, sync_batch_norm) = std::nullopt;
 };
 
 namespace detail {
@@ -580,14 +581,17 @@ class TrainerImpl {
     if (!cuda && options_.blas_threads() > 0) detail::set_openblas_threads(options_.blas_threads());
     backbone_->to(device_);
     method_->to(device_);
-    if (options_.sync_batch_norm()) {
+    if (options_.sync_batch_norm().value_or(world_ > 1)) {
       std::int64_t plain_b = 0, plain_m = 0;
       dist::set_sync_batch_norm(*backbone_.ptr(), true, &plain_b);
       dist::set_sync_batch_norm(*method_.ptr(), true, &plain_m);
       if (plain_b + plain_m > 0)
-        throw Error("TrainerOptions::sync_batch_norm: " + std::to_string(plain_b) + " BatchNorm layers of the backbone and " +
+        throw Error("TrainerOptions::sync_batch_norm" +
+                    std::string(options_.sync_batch_norm() ? "" : " (on by default under several processes)") +
+                    ": " + std::to_string(plain_b) + " BatchNorm layers of the backbone and " +
                     std::to_string(plain_m) + " of the method are plain torch::nn::BatchNorm, which cannot be "
-                    "synchronised; build them as radiossl::dist::SyncBatchNorm1d/2d (same parameters and names)");
+                    "synchronised; build them as radiossl::dist::SyncBatchNorm1d/2d (same parameters and names), "
+                    "or set sync_batch_norm(false)");
     }
     if (options_.winograd().value_or(false) && !cuda && !backbone::winograd_available())
       throw Error("TrainerOptions::winograd: this build or CPU has no Winograd convolutions (they need oneDNN's "

@@ -119,7 +119,8 @@ class SyncBatchNormSwitch {
 /// BatchNorm over D spatial dims (1: [N, C] or [N, C, L]; 2: [N, C, H, W]) that can synchronise
 /// its statistics across ranks: LibTorch's BatchNorm{1,2}d with the same options, parameter and
 /// buffer names (checkpoints and torchvision weights load unchanged) and the same forward while
-/// synchronisation is off (the default; TrainerOptions::sync_batch_norm switches it on).
+/// synchronisation is off (a module's default; the Trainer switches it on under several processes,
+/// TrainerOptions::sync_batch_norm).
 ///
 /// Note: a module of its own rather than a subclass of torch::nn::BatchNorm2dImpl, whose base
 /// template's virtual functions LibTorch does not export (a subclass does not link).

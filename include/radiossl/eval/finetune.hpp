@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "radiossl/augment/presets.hpp"
+#include "radiossl/dist/sync_batch_norm.hpp"
 #include "radiossl/eval/features.hpp"
 #include "radiossl/eval/metrics.hpp"
 #include "radiossl/optim/schedule.hpp"
@@ -34,6 +35,9 @@ Classification finetune(const B& backbone, const LabeledImages& train, const Lab
                         std::int64_t num_classes, const FinetuneOptions& o, const EvalSettings& s) {
   if (train.size() == 0 || val.size() == 0) throw Error("finetune: empty training or validation fold");
   B model(std::dynamic_pointer_cast<typename B::Impl>(backbone->clone()));
+  // Evaluation runs in one process (rank 0 of a job): BatchNorm layers that a Trainer of several
+  // processes synchronised would otherwise wait for ranks that are not evaluating.
+  dist::set_sync_batch_norm(*model.ptr(), false);
   model->to(s.device);
   torch::manual_seed(s.seed);
   torch::nn::Linear head(model->feature_dim(), num_classes);
