@@ -28,12 +28,14 @@ namespace {
 const char* usage =
     "usage: embed --data DIR|manifest.csv|info.json|LIST [--weights FILE] [--backbone resnet18|resnet50]\n"
     "             [--size PX] [--batch N] [--threads N] [--out PREFIX] [--l2-normalize] [--clip-sigma K]\n"
-    "             [--cifar-stem] [--no-winograd]\n"
+    "             [--cifar-stem] [--no-winograd] [--no-pad-square]\n"
     "  --clip-sigma K: floor the background at median + K sigma before min-max, as a grid run with\n"
     "                  clip_sigma K evaluates (default 0: plain min-max)\n"
     "  --cifar-stem:   the backbone has solo-learn's CIFAR stem, as a grid run with cifar_stem true\n"
     "  --no-winograd:  LibTorch's direct 3x3 convolutions on CPU instead of Winograd's (features then\n"
-    "                  differ by about 1e-6 of their largest value)\n";
+    "                  differ by about 1e-6 of their largest value)\n"
+    "  --no-pad-square: centre-crop non-square cut-outs instead of padding them to a square with\n"
+    "                  zeros (the evaluation's default, solo-learn-radio's Pad2Square)\n";
 
 /// A bad command line: one line and the usage, exit code 2.
 struct UsageError : std::runtime_error {
@@ -99,6 +101,7 @@ struct EmbedOptions {
   bool l2 = false, cifar_stem = false;
   bool winograd = true;  ///< on CPU where available, as a grid run evaluates (backbone/winograd_conv.hpp)
   double clip_sigma = 0.0;
+  bool pad_square = true;  ///< as eval::EvalSettings::pad_square
 };
 
 template <class B>
@@ -119,6 +122,7 @@ int embed(const EmbedOptions& opt) {
   o.shuffle = false;
   o.drop_last = false;
   o.preprocess.clip_sigma = opt.clip_sigma;
+  o.preprocess.pad_square = opt.pad_square;
   o.on_bad_file = [](const std::string& name, const std::string& error) {
     std::cerr << "embed: skipping unreadable " << name << ": " << error << "\n";
   };
@@ -184,6 +188,7 @@ int main(int argc, char** argv) try {
       else if (a == "--l2-normalize") opt.l2 = true;
       else if (a == "--cifar-stem") opt.cifar_stem = true;
       else if (a == "--no-winograd") opt.winograd = false;
+      else if (a == "--no-pad-square") opt.pad_square = false;
       else if (a == "--clip-sigma") {
         const auto v = value();
         std::size_t used = 0;

@@ -114,6 +114,38 @@ TEST_CASE("normalisation: NaN to the minimum, min-max, constant and all-NaN cut-
   for (std::size_t i = 0; i < expected.size(); ++i) CHECK(mixed.plane(1)[i] == Approx(expected[i]));
 }
 
+TEST_CASE("pad to square: centred zeros, the odd pixel bottom or right, after min-max", "[augment][preprocess]") {
+  // A 2 x 5 cut-out pads to 5 x 5 with one row above and two below (torchvision's Pad2Square).
+  Image wide(1, 2, 5, 0.0f);
+  std::iota(wide.pixels.begin(), wide.pixels.end(), 1.0f);
+  const Image sq = data::pad_to_square(wide);
+  REQUIRE(sq.height == 5);
+  REQUIRE(sq.width == 5);
+  for (std::int64_t y = 0; y < 5; ++y)
+    for (std::int64_t x = 0; x < 5; ++x)
+      CHECK(sq.at(y, x) == (y == 1 || y == 2 ? wide.at(y - 1, x) : 0.0f));
+  // A 4 x 1 cut-out: one column left, two right.
+  Image tall(2, 4, 1, 7.0f);
+  const Image t = data::pad_to_square(tall);
+  REQUIRE(t.width == 4);
+  for (std::int64_t c = 0; c < 2; ++c)
+    for (std::int64_t y = 0; y < 4; ++y)
+      for (std::int64_t x = 0; x < 4; ++x) CHECK(t.plane(c)[y * 4 + x] == (x == 1 ? 7.0f : 0.0f));
+  CHECK(data::pad_to_square(sq).pixels == sq.pixels);
+
+  // In preprocess the padding is the normalised minimum, and the whole cut-out survives the resize.
+  data::PreprocessOptions opt;
+  opt.size = 0;
+  opt.channels = 1;
+  opt.pad_square = true;
+  Image raw(1, 2, 4, 0.0f);
+  raw.pixels = {-3.0f, -1.0f, 1.0f, 5.0f, 5.0f, 5.0f, 5.0f, 5.0f};
+  const Image out = data::preprocess(raw, opt);
+  REQUIRE(out.height == 4);
+  REQUIRE(out.width == 4);
+  CHECK(out.pixels == std::vector<float>{0, 0, 0, 0, 0, 0.25f, 0.5f, 1, 1, 1, 1, 1, 0, 0, 0, 0});
+}
+
 TEST_CASE("resampling matches torch's antialiased bicubic and bilinear", "[augment][preprocess]") {
   namespace F = torch::nn::functional;
   const Image src = random_image(1, 100, 80, 11);

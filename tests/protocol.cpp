@@ -57,6 +57,30 @@ TEST_CASE("balanced folds give the per-class sizes of the protocol and keep val 
   CHECK(eval::balanced_fold(set, folds[1], 3, data::ResampleMode::undersample_or_duplicate, 1).val == folds[1].val);
 }
 
+TEST_CASE("evaluation pads non-square cut-outs to a square by default, and centre-crops without pad_square",
+          "[protocol]") {
+  // 8 x 16: a bright strip in the 4 leftmost columns, which the centre 8 x 8 square leaves out.
+  Image wide(8, 16, 0.0f);
+  for (std::int64_t y = 0; y < 8; ++y)
+    for (std::int64_t x = 0; x < 4; ++x) wide.at(y, x) = 1.0f;
+  eval::LabeledImages one;
+  one.images.push_back(wide);
+  one.labels.push_back(0);
+  auto view = [&](bool pad) {
+    auto s = tiny_settings();
+    s.image_size = 16;
+    s.pad_square = pad;
+    auto loader = eval::make_loader(one, augment::Eval(16), 1, false, s, 0);
+    loader.start_epoch(0);
+    return loader.next()->views[0][0][0];  // [16, 16], first channel
+  };
+  const torch::Tensor padded = view(true);
+  CHECK(padded.slice(0, 0, 4).abs().max().item<float>() <= 1e-6f);    // the 4 zero rows above
+  CHECK(padded.slice(0, 12, 16).abs().max().item<float>() <= 1e-6f);  // and below
+  CHECK(padded.slice(0, 4, 12).slice(1, 0, 4).min().item<float>() == Approx(1.0f));
+  CHECK(view(false).abs().max().item<float>() <= 1e-6f);
+}
+
 TEST_CASE("evaluate runs every protocol on every fold, resumes by skipping, leaves the backbone intact",
           "[protocol]") {
   const auto set = disc_or_ring(12, 0);

@@ -819,6 +819,19 @@ inline void clamp_pixels(Image& img, float lo = 0.0f, float hi = 1.0f) {
   return stack_stretches(in, {a, Stretch::minmax, b});
 }
 
+/// solo-learn-radio's Pad2Square: the image centred on a square of zeros whose side is its longer
+/// side; an odd extra pixel goes to the bottom or right. A square image is returned as is.
+[[nodiscard]] inline Image pad_to_square(const Image& in) {
+  if (in.height == in.width) return in;
+  const std::int64_t side = std::max(in.height, in.width);
+  const std::int64_t top = (side - in.height) / 2, left = (side - in.width) / 2;
+  Image out(in.channels, side, side);
+  for (std::int64_t c = 0; c < in.channels; ++c)
+    for (std::int64_t y = 0; y < in.height; ++y)
+      std::copy_n(in.plane(c) + y * in.width, in.width, out.plane(c) + (top + y) * side + left);
+  return out;
+}
+
 // ---- the whole normalisation --------------------------------------------------------------------
 
 /// How the channels of a preprocessed cut-out are made.
@@ -843,13 +856,16 @@ struct PreprocessOptions {
   /// statistics) are raised to it, so the background normalises to 0 (`floor_background`; MiraBest
   /// uses 3). 0, the paper's plain min-max, turns it off.
   double clip_sigma = 0.0;
+  /// Pad a non-square cut-out with zeros to a square after min-max (`pad_to_square`), so that the
+  /// resize and crops that follow see all of it; solo-learn-radio's downstream sets do this.
+  bool pad_square = false;
 };
 
 /// The benchmark's normalisation of one raw cut-out ([C, H, W], NaN allowed): non-finite pixels to
 /// the cut-out's finite minimum, min-max to [0, 1] over all channels (constant or all-NaN
-/// cut-outs give zeros), resize to `size` x `size` (non-square cut-outs are stretched to the
-/// square; pad first to keep the aspect), stretch, channels; with `clip_sigma` > 0 the background is
-/// floored before the min-max. A one-channel cut-out is replicated to `channels`; a 3-channel one
+/// cut-outs give zeros), with `pad_square` padding to a square, resize to `size` x `size`
+/// (non-square cut-outs are otherwise stretched to the square), stretch, channels; with `clip_sigma`
+/// > 0 the background is floored before the min-max. A one-channel cut-out is replicated to `channels`; a 3-channel one
 /// (RGB PNG) is kept for `channels` 3 and turned to luminance for 1 or for mixed mode. `rng` is needed only for ChannelMode::mixed.
 /// Throws radiossl::Error on an empty cut-out, bad options, or mixed mode without an Rng.
 [[nodiscard]] inline Image preprocess(Image img, const PreprocessOptions& opt = {}, Rng* rng = nullptr) {
@@ -869,6 +885,9 @@ struct PreprocessOptions {
   }
   if (opt.clip_sigma > 0.0) floor_background(img, opt.clip_sigma);
   minmax_normalize(img);
+  // Zero is the normalised minimum and every stretch keeps it, so padding here equals solo-learn's
+  // padding of the stretched image.
+  if (opt.pad_square) img = pad_to_square(img);
   if (opt.size > 0 && (img.height != opt.size || img.width != opt.size)) {
     img = resample_clipped(img, 0, 0, img.height, img.width, opt.size, opt.size, opt.interp);
   }

@@ -42,6 +42,9 @@ struct EvalSettings {
   std::uint64_t seed = 0;
   std::int64_t channels = 3;
   double clip_sigma = 0.0;  ///< background floor before min-max (data::PreprocessOptions::clip_sigma)
+  /// Non-square cut-outs (MSRS-like sets) are padded to a square before the crops and resize, as
+  /// solo-learn-radio's k-fold and linear pipelines do (Pad2Square), so that no part is cut off.
+  bool pad_square = true;
   /// eval::evaluate runs ResNet's 3x3 convolutions by Winograd on a CPU (backbone/winograd_conv.hpp),
   /// as the Trainer pretrains by default, whatever the backbone's own switches say. A linear probe
   /// on a fold smaller than the feature size turns a 1e-6 difference in the features into a few
@@ -86,6 +89,7 @@ data::Loader<data::MemorySource, A> make_loader(const LabeledImages& data, A aug
   o.seed = seed;
   o.channels = s.channels;
   o.preprocess.clip_sigma = s.clip_sigma;
+  o.preprocess.pad_square = s.pad_square;
   o.bad_files = data::BadFilePolicy::fail;  // in-memory images: a failure is a bug, never skipped
   return data::Loader<data::MemorySource, A>(data::MemorySource(data.images, data.labels), std::move(augment),
                                              std::move(o));

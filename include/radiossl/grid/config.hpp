@@ -68,6 +68,9 @@ struct GridConfig {
   /// Floor every cut-out's background at median + clip_sigma x sigma before min-max, in pretraining
   /// and evaluation alike (data::PreprocessOptions::clip_sigma); 0, the paper's plain min-max, is off.
   double clip_sigma = 0.0;
+  /// Pad non-square labeled cut-outs to a square before evaluation's crops and resize
+  /// (eval::EvalSettings::pad_square, solo-learn-radio's Pad2Square); false centre-crops them.
+  bool pad_square = true;
   /// solo-learn's CIFAR stem (3x3 stride-1 conv1, no max-pool: backbone::ResNetOptions::cifar_stem)
   /// in every backbone of the run, random init included. The ImageNet stem leaves a 32 px cut-out
   /// 8 px wide after the stem and 1 px at layer4; the CIFAR stem keeps 34 and 5. torchvision's
@@ -241,6 +244,7 @@ struct GridConfig {
             throw Error(file.string() + ": clip_sigma must be >= 0 (0: off), got " + std::to_string(clip_sigma));
         }
         else if (key == "cifar_stem") cifar_stem = v.get<bool>();
+        else if (key == "pad_square") pad_square = v.get<bool>();
         else if (key == "checkpoint_every_steps") checkpoint_every_steps = v.get<std::int64_t>();
         else if (key == "folds") protocol.folds = v.get<int>();
         else if (key == "only_folds") protocol.only_folds = v.get<std::vector<int>>();

@@ -219,6 +219,7 @@ class GridRunner {
     s.num_workers = cfg_.workers;
     s.seed = seed;
     s.clip_sigma = cfg_.clip_sigma;
+    s.pad_square = cfg_.pad_square;
     return s;
   }
 
@@ -464,6 +465,7 @@ class GridRunner {
     js["seeds"] = cfg_.seeds;
     js["folds"] = cfg_.protocol.folds;
     js["clip_sigma"] = cfg_.clip_sigma;
+    js["pad_square"] = cfg_.pad_square;
     js["cells"] = eval::summary_json(summary);
     js["failures"] = failures_;
     js["bad_files_skipped"] = bad_files_;
@@ -476,8 +478,12 @@ class GridRunner {
     md << settings << "\n\n";
     if (cfg_.clip_sigma > 0.0)
       md << "Every cut-out's background was floored at its median + " << cfg_.clip_sigma
-         << " sigma (sigma-clipped statistics) before min-max, in pretraining and evaluation (`clip_sigma`), as "
-            "MiraBest's own preprocessing does; the paper normalises by plain min-max.\n\n";
+         << " sigma (sigma-clipped statistics) before min-max, in pretraining and evaluation (`clip_sigma`), a "
+            "gentler form of MiraBest's own preprocessing (which zeroes pixels below 3 sigma); the paper normalises "
+            "by plain min-max.\n\n";
+    if (!cfg_.pad_square)
+      md << "Non-square labeled cut-outs were centre-cropped for evaluation (`pad_square` false); solo-learn-radio "
+            "pads them to a square with zeros.\n\n";
     if (cfg_.cifar_stem)
       md << "Every backbone, random init included, has solo-learn's CIFAR stem (3x3 stride-1 conv1, no max-pool; "
             "`cifar_stem`); the paper's has the ImageNet stem.\n\n";
