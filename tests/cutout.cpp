@@ -17,6 +17,7 @@
 #include "radiossl/data/cutout.hpp"
 #include "radiossl/io/catalogue.hpp"
 #include "radiossl/io/fits.hpp"
+#include "radiossl/io/manifest.hpp"
 #include "support/fits_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -286,6 +287,10 @@ TEST_CASE("build_*_set write FITS cut-outs with shifted WCS, info.json and a man
   std::string header;
   std::getline(manifest, header);
   CHECK(header == "path,label,x0,y0,width,height,source_id");
+  // The manifest reads back as an unlabeled list of the same files (pretraining, embed).
+  const auto listed = radiossl::io::read_csv_manifest(un.manifest);
+  CHECK(listed.paths == un.files);
+  CHECK(std::all_of(listed.labels.begin(), listed.labels.end(), [](auto l) { return l == -1; }));
 
   // Curated, from a catalogue of sky positions (the map's own WCS converts them).
   std::vector<Source> cat = {source("s1", 100.0, 50.0, 10, 10, "FRI"),

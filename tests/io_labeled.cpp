@@ -252,8 +252,25 @@ TEST_CASE("labeled sets: class folders, CSV manifest, info.json", "[labeled][man
   const auto plain = io::read_csv_manifest(dir / "sets/plain.csv");
   CHECK(plain.labels == std::vector<std::int64_t>{2, 0});
   CHECK(plain.num_classes() == 3);
-  write_text(dir / "sets/broken.csv", "path,label\nonly_a_path.npy\n");
-  CHECK_THROWS_WITH(io::read_csv_manifest(dir / "sets/broken.csv"), Catch::Contains("broken.csv:2"));
+  // Common header names; a row without a label among labeled rows is an error naming its line.
+  write_text(dir / "sets/named.csv", "filename,class\n../folders/FRI/c.fits,FRI\n../folders/FRII/a.png,FRII\n");
+  const auto named = io::read_csv_manifest(dir / "sets/named.csv");
+  CHECK(named.class_names == std::vector<std::string>{"FRI", "FRII"});
+  CHECK(named.paths[1] == dir / "sets/../folders/FRII/a.png");
+  write_text(dir / "sets/broken.csv", "path,label\na.npy,FRI\nonly_a_path.npy\n");
+  CHECK_THROWS_WITH(io::read_csv_manifest(dir / "sets/broken.csv"), Catch::Contains("broken.csv:3"));
+  write_text(dir / "sets/nopath.csv", "path,label\n,FRI\n");
+  CHECK_THROWS_WITH(io::read_csv_manifest(dir / "sets/nopath.csv"), Catch::Contains("nopath.csv:2"));
+  // Unlabeled manifests (the cut-out builders' with an empty label column, or no label column).
+  write_text(dir / "sets/unlabeled.csv", "path,label,ra\nx.fits,,1.0\ny.fits,,2.0\n");
+  write_text(dir / "sets/paths_only.csv", "path\nx.fits\ny.fits\n");
+  for (const auto* name : {"unlabeled.csv", "paths_only.csv"}) {
+    const auto unlabeled = io::read_csv_manifest(dir / "sets" / name);
+    CHECK(unlabeled.labels == std::vector<std::int64_t>{-1, -1});
+    CHECK(unlabeled.class_names.empty());
+    CHECK(io::list_image_files(dir / "sets" / name) ==
+          std::vector<fs::path>{dir / "sets/x.fits", dir / "sets/y.fits"});
+  }
 
   // info.json (pandas orient=index): file order kept ("10" after "9"), first-appearance classes.
   std::string json = "{";

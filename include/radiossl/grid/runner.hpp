@@ -136,6 +136,8 @@ class GridRunner {
     if (!main_) return;
     for (const auto& spec : cfg_.downstream) {
       const auto set = io::read_labeled_set(spec.path);
+      if (set.class_names.empty())
+        throw Error(spec.path.string() + ": downstream set " + spec.name + " has no labels; every image needs one");
       eval::DownstreamSet d;
       d.name = spec.name;
       d.class_names = set.class_names;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <sstream>
 #include <string>
@@ -170,11 +171,15 @@ struct CsvManifestOptions {
 
 /// A CSV manifest: `path,label` rows, paths relative to the CSV's folder (or absolute).
 ///
-/// A first row that names `path_column` is a header, and then the columns are found by name
-/// (extra columns such as ra/dec are ignored); without a header, column 0 is the path and
-/// column 1 the label. Labels are class names, indexed in order of first appearance; labels that
-/// are all non-negative integers are used as indices directly. Throws radiossl::Error naming the
-/// file and line on a missing file, a row without a label, or an empty manifest.
+/// A first row that names `path_column` (or file, filename, filepath, target_path, image) is a
+/// header, and then the columns are found by name: `label_column`, else class, source_type or
+/// target (extra columns such as ra/dec are ignored). Without a header, column 0 is the path and
+/// column 1 the label. Labels are class names, indexed in order of first appearance; integer labels
+/// 0..K-1 are used as indices directly, other integers are indexed in ascending order. A manifest
+/// without any label (no label column, or every label empty, as the cut-out builders write for
+/// unlabeled sets) has labels -1 and no class names. Throws radiossl::Error naming the file and
+/// line on a missing file, a row without a path, a row without a label where others have one, or
+/// an empty manifest.
 [[nodiscard]] inline LabeledSet read_csv_manifest(const std::filesystem::path& csv,
                                                   const CsvManifestOptions& options = {}) {
   std::ifstream in(csv);
@@ -182,31 +187,46 @@ struct CsvManifestOptions {
   const auto base = csv.parent_path();
   LabeledSet set;
   std::vector<std::string> names;
+  std::vector<std::size_t> unlabeled_lines;
   std::string line;
   std::size_t path_col = 0, label_col = 1, line_no = 0;
   bool first = true;
+  auto find_column = [](const std::vector<std::string>& header, std::initializer_list<std::string_view> candidates) {
+    for (const auto name : candidates) {
+      const auto it = std::find(header.begin(), header.end(), name);
+      if (it != header.end()) return static_cast<std::size_t>(it - header.begin());
+    }
+    return header.size();
+  };
   while (std::getline(in, line)) {
     ++line_no;
     auto fields = detail::split_csv_line(line);
     if (fields.size() == 1 && fields[0].empty()) continue;
     if (first) {
       first = false;
-      const auto p = std::find(fields.begin(), fields.end(), options.path_column);
-      if (p != fields.end()) {
-        const auto l = std::find(fields.begin(), fields.end(), options.label_column);
-        if (l == fields.end())
-          throw Error(csv.string() + ": header has no '" + options.label_column + "' column");
-        path_col = static_cast<std::size_t>(p - fields.begin());
-        label_col = static_cast<std::size_t>(l - fields.begin());
+      const auto p =
+          find_column(fields, {options.path_column, "path", "file", "filename", "filepath", "target_path", "image"});
+      if (p < fields.size()) {
+        path_col = p;
+        label_col = find_column(fields, {options.label_column, "label", "class", "source_type", "target"});
         continue;
       }
     }
-    if (fields.size() <= std::max(path_col, label_col) || fields[path_col].empty() || fields[label_col].empty())
-      throw Error(csv.string() + ":" + std::to_string(line_no) + ": expected 'path,label'");
+    if (fields.size() <= path_col || fields[path_col].empty())
+      throw Error(csv.string() + ":" + std::to_string(line_no) + ": expected 'path,label', found no path");
     set.paths.push_back(detail::resolve(base, fields[path_col]));
-    names.push_back(fields[label_col]);
+    if (label_col < fields.size() && !fields[label_col].empty()) names.push_back(fields[label_col]);
+    else unlabeled_lines.push_back(line_no);
   }
   if (set.paths.empty()) throw Error(csv.string() + ": empty manifest");
+  if (names.empty()) {
+    set.labels.assign(set.paths.size(), -1);
+    return set;
+  }
+  if (!unlabeled_lines.empty())
+    throw Error(csv.string() + ":" + std::to_string(unlabeled_lines.front()) + ": no label, while " +
+                std::to_string(names.size()) + " rows have one (" + std::to_string(unlabeled_lines.size()) +
+                " rows lack it)");
   detail::assign_labels(set, names);
   return set;
 }
