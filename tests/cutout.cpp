@@ -231,6 +231,16 @@ TEST_CASE("catalogues: pixel or sky positions, sizes in pixels or arcsec, clear 
   const auto bad = error_of([&] { (void)radiossl::io::read_catalogue(dir / "bad.csv"); });
   CHECK(bad.find("bad.csv:3") != std::string::npos);
   CHECK(bad.find("'six'") != std::string::npos);
+  // A leading '+' (declinations) reads; a doubled sign does not.
+  { std::ofstream(dir / "signed.csv") << "x,y,bbox_w,bbox_h\n+1.5,-2,+3,4\n"; }
+  back = radiossl::io::read_catalogue(dir / "signed.csv");
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].x == 1.5);
+  CHECK(back[0].y == -2.0);
+  CHECK(back[0].bbox_w == 3.0);
+  { std::ofstream(dir / "twosigns.csv") << "x,y,bbox_w,bbox_h\n+-1,2,3,4\n"; }
+  CHECK(error_of([&] { (void)radiossl::io::read_catalogue(dir / "twosigns.csv"); })
+            .find("'+-1'") != std::string::npos);
   { std::ofstream(dir / "short.csv") << "x,y,bbox_w,bbox_h\n1,2,3\n"; }
   CHECK(error_of([&] { (void)radiossl::io::read_catalogue(dir / "short.csv"); })
             .find("short.csv:2: 3 fields") != std::string::npos);

@@ -194,7 +194,9 @@ inline std::vector<Source> read_catalogue(const std::filesystem::path& path,
         return std::numeric_limits<double>::quiet_NaN();
       }
       double v = 0.0;
-      const auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+      // from_chars takes no leading '+', which declinations ("+12.5") often carry.
+      const char* begin = t.data() + (t.size() > 1 && t[0] == '+' && t[1] != '-' && t[1] != '+' ? 1 : 0);
+      const auto r = std::from_chars(begin, t.data() + t.size(), v);
       if (r.ec != std::errc() || r.ptr != t.data() + t.size() || !std::isfinite(v))
         throw Error(at + ": column '" + header[c] + "': '" + t + "' is not a finite number");
       return v;
