@@ -276,4 +276,17 @@ TEST_CASE("bench_grid resumed after being killed or rerun from saved weights end
   fs::rename(dir / "straight" / "results.csv", dir / "straight_results.csv");
   REQUIRE(run(base + (dir / "straight").string() + " > " + (dir / "rescored.log").string() + " 2>&1") == 0);
   CHECK(sorted_rows(dir / "straight" / "results.csv") == a);
+
+  // Rerun into the same folder with other settings: refused, naming what differs, nothing lost.
+  std::ofstream(dir / "other.json") << R"({"methods": ["byol"], "backbones": ["resnet18"], "epochs_curated": 3,
+    "epochs_uncurated": 1, "batch_size": 8, "random_init_baseline": false, "pad_square": false})";
+  const auto other = bench_grid + " --preset smoke --threads 1 --config " + (dir / "other.json").string() +
+                     " --data " + smoke_data().string() + " --out " + (dir / "straight").string();
+  CHECK(run(other + " > " + (dir / "other.log").string() + " 2>&1") != 0);
+  std::ifstream other_log(dir / "other.log");
+  const std::string refused((std::istreambuf_iterator<char>(other_log)), std::istreambuf_iterator<char>());
+  CHECK_THAT(refused, Catch::Contains("made with other settings"));
+  CHECK_THAT(refused, Catch::Contains("epochs_curated: 4 -> 3"));
+  CHECK_THAT(refused, Catch::Contains("pad_square: true -> false"));
+  CHECK(sorted_rows(dir / "straight" / "results.csv") == a);
 }

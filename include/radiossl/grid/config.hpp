@@ -271,6 +271,44 @@ struct GridConfig {
       throw Error(file.string() + ": wrong value type (" + e.what() + ")");
     }
   }
+
+  /// The settings that a run's backbones and result rows depend on (not which cells, seeds or
+  /// folds run, nor threads), as one JSON object: a run resumed into the same `out` must have the
+  /// same, or its old rows would be reported as if made with the new settings.
+  [[nodiscard]] nlohmann::json result_settings() const {
+    nlohmann::json j;
+    j["pretrain_size"] = pretrain_size;
+    j["batch_size"] = batch_size;
+    j["epochs_curated"] = epochs_curated;
+    j["epochs_uncurated"] = epochs_uncurated;
+    j["warmup_epochs"] = warmup_epochs;
+    j["lr_scale"] = lr_scale;
+    j["scale_blur"] = scale_blur;
+    j["crop_min_scale"] = crop_min_scale;
+    j["clip_sigma"] = clip_sigma;
+    j["cifar_stem"] = cifar_stem;
+    j["max_pretrain_images"] = max_pretrain_images;
+    j["eval_size"] = eval_size;
+    j["pad_square"] = pad_square;
+    const auto& p = protocol;
+    j["folds"] = p.folds;
+    j["shuffle_seed"] = p.shuffle_seed ? nlohmann::json(*p.shuffle_seed) : nlohmann::json();
+    j["resample"] = static_cast<int>(p.resample);
+    j["linear"] = {{"epochs", p.linear.epochs()},         {"batch_size", p.linear.batch_size()},
+                   {"lr", p.linear.lr()},                 {"momentum", p.linear.momentum()},
+                   {"weight_decay", p.linear.weight_decay()}, {"milestones", p.linear.milestones()},
+                   {"gamma", p.linear.gamma()},           {"cached_views", p.linear.cached_views()},
+                   {"standardize", p.linear.standardize()}};
+    j["finetune"] = {{"epochs", p.finetune.epochs()},           {"batch_size", p.finetune.batch_size()},
+                     {"lr", p.finetune.lr()},                   {"weight_decay", p.finetune.weight_decay()},
+                     {"warmup_epochs", p.finetune.warmup_epochs()}, {"warmup_start_lr", p.finetune.warmup_start_lr()},
+                     {"min_lr", p.finetune.min_lr()}};
+    j["knn"] = {{"k", p.knn.k()}, {"temperature", p.knn.temperature()}, {"cosine", p.knn.cosine()}};
+    nlohmann::json sets = nlohmann::json::array();
+    for (const auto& d : downstream) sets.push_back({{"name", d.name}, {"per_class", d.per_class}});
+    j["downstream"] = sets;
+    return j;
+  }
 };
 
 }  // namespace radiossl::grid

@@ -134,6 +134,7 @@ class GridRunner {
                                    cfg_.data / "labeled" / name / "manifest.csv", 0});
     }
     if (!main_) return;
+    check_resumed_settings();
     for (const auto& spec : cfg_.downstream) {
       const auto set = io::read_labeled_set(spec.path);
       if (set.class_names.empty())
@@ -161,6 +162,39 @@ class GridRunner {
     }
     for (const auto& r : eval::read_results_csv(cfg_.out / "results.csv")) done_.insert(row_key(r));
     if (!done_.empty()) log_ << "bench_grid: resuming, " << done_.size() << " result rows already in results.csv\n";
+  }
+
+  /// `out/run_settings.json` holds the settings of the run that made the folder's backbones and
+  /// rows. A run with other settings stops, naming what differs, instead of mixing the two.
+  void check_resumed_settings() {
+    namespace fs = std::filesystem;
+    const auto path = cfg_.out / "run_settings.json";
+    const nlohmann::json now = cfg_.result_settings();
+    if (fs::exists(path)) {
+      nlohmann::json before;
+      try {
+        std::ifstream in(path);
+        before = nlohmann::json::parse(in);
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(path.string() + ": invalid JSON (" + e.what() + "); remove it to resume anyway");
+      }
+      if (before != now) {
+        std::string diff;
+        const auto a = before.flatten(), b = now.flatten();  // keys are JSON pointers: "/linear/epochs"
+        auto name = [](const std::string& pointer) { return pointer.substr(1); };
+        for (const auto& [key, value] : a.items())
+          if (!b.contains(key) || b.at(key) != value)
+            diff += "\n  " + name(key) + ": " + value.dump() + " -> " + (b.contains(key) ? b.at(key).dump() : "(none)");
+        for (const auto& [key, value] : b.items())
+          if (!a.contains(key)) diff += "\n  " + name(key) + ": (none) -> " + value.dump();
+        throw Error(cfg_.out.string() + " holds backbones and results made with other settings; give another --out, "
+                    "or remove " + path.string() + " to reuse them as they are. What differs:" + diff);
+      }
+      return;
+    }
+    const auto tmp = path.string() + ".tmp";
+    std::ofstream(tmp) << now.dump(2) << "\n";
+    fs::rename(tmp, path);
   }
 
   static long seconds_since(std::chrono::steady_clock::time_point t0) {
