@@ -17,12 +17,13 @@ Usage: /usr/bin/python3 bench/step_peer.py --method byol [--arch resnet18] [--si
        [--fits-dir DIR --workers N] [--flops]
 Prints images/s; compare with `radiossl_bench --benchmark_filter='step_bench<backbone::ResNet18, method::BYOL>/64'`.
 --method takes a comma-separated list (one line each, one Python start-up for all). On a GPU,
---device cuda --amp runs the step as solo-learn does there (Lightning's bf16-mixed precision: bf16
-autocast around the forward and loss, channels_last). --fits-dir feeds the step end to end from the
-FITS files in DIR through a torch DataLoader with --workers worker processes (the reading and views of
-bench/data_peer.py at --size; e2e_bench in bench/step_bench.cpp is radiossl's side). --flops adds the
-step's model FLOPs per image (convolutions and linear layers, forward x3 where weights train, x1 for the
-frozen teacher), counted with forward hooks on the warm-up step.
+--device cuda --amp runs the step as radiossl's Trainer does there: bf16 autocast around the forward
+and loss, channels_last (solo-learn's configs ask Lightning for fp16 AMP; bf16 needs no loss
+scaling). --fits-dir feeds the step end to end from the FITS files in DIR through a torch DataLoader
+with --workers worker processes (the reading and views of bench/data_peer.py at --size; e2e_bench in
+bench/step_bench.cpp is radiossl's side). --flops adds the step's model FLOPs per image (convolutions
+and linear layers, forward x3 where weights train, x1 for the frozen teacher), counted with forward
+hooks on the warm-up step.
 """
 import argparse
 import json

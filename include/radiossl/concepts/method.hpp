@@ -40,7 +40,8 @@ struct StepOutput {
 /// Optional hooks, found with `requires` (C5 in the conventions):
 /// `on_train_start(B&)`, `on_after_backward(B&)` (between the gradient averaging and the optimizer
 /// step: gradient clipping), `on_step_end(B&, double progress)` (progress in [0, 1] drives the EMA
-/// tau and teacher-temperature schedules) and `on_epoch_start(int64_t epoch, int64_t epochs)`.
+/// tau schedule) and `on_epoch_start(int64_t epoch, int64_t epochs)` (per-epoch schedules: DINO's
+/// teacher temperature, last-layer and prototype freezing, SwAV's queue).
 ///
 /// Models: `method::SimCLR`, `method::BYOL`, `method::DINO`, `method::WMSE`, `method::SwAV`,
 /// `method::All4One`.

@@ -113,7 +113,8 @@ class SwAVImpl : public torch::nn::Cloneable<SwAVImpl> {
       }
     }
     std::vector<torch::Tensor> preds;
-    // Scores of a mixed-precision forward are scored in float32, as the codes are.
+    // Under autocast the loss reads the scores in float32; the codes came from the same
+    // (bf16-rounded) scores, cast to float32 inside sinkhorn.
     for (const auto& pi : p) preds.push_back(pi.scalar_type() == torch::kDouble ? pi : pi.to(torch::kFloat));
     const torch::Tensor value = loss::swav(preds, assignments, options_.temperature());
 
