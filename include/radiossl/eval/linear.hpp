@@ -15,11 +15,12 @@
 
 namespace radiossl::eval {
 
-/// Linear-probe settings; defaults are solo-learn's (the `paper` preset): SGD lr 0.3, momentum 0.9,
-/// no weight decay, x0.1 at epochs 10 and 80, 100 epochs, batch 256.
+/// Linear-probe settings; defaults are solo-learn's: SGD lr 0.3, momentum 0.9, no weight decay,
+/// x0.1 at epochs 10 and 80, 100 epochs, batch 256.
 ///
 /// Note: the paper's text says the probe uses "the same batch size and initial learning rate" as
-/// fine-tuning (5e-4); solo-learn's generated configs use 0.3, which radiossl follows (issue #5).
+/// fine-tuning (5e-4), and solo-learn's generated configs use 0.3. The grid's `paper` preset takes
+/// the paper's value, as it does wherever the two disagree; every other preset, solo-learn's.
 struct LinearOptions {
   TORCH_ARG(std::int64_t, epochs) = 100;
   TORCH_ARG(std::int64_t, batch_size) = 256;

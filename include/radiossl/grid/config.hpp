@@ -135,7 +135,9 @@ struct GridConfig {
     if (name == "paper") {
       c.data_preset = "paper";
       c.note = "paper settings";
-      c.protocol.linear.epochs(100).batch_size(256);
+      // "The same batch size and initial learning rate" as fine-tuning: the paper's 5e-4, where
+      // solo-learn's configs (LinearOptions' default) have 0.3.
+      c.protocol.linear.epochs(100).batch_size(256).lr(5e-4);
       c.protocol.finetune.epochs(100).batch_size(256);
       return c;
     }
