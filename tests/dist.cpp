@@ -28,6 +28,9 @@
 #include "radiossl/dist/launch.hpp"
 #include "radiossl/dist/process_group.hpp"
 #include "radiossl/dist/sync_batch_norm.hpp"
+#include "radiossl/detail/sinkhorn.hpp"
+#include "radiossl/loss/all4one.hpp"
+#include "radiossl/loss/dino.hpp"
 #include "radiossl/loss/nt_xent.hpp"
 #include "radiossl/method/simclr.hpp"
 #include "radiossl/optim/lars.hpp"
@@ -344,6 +347,44 @@ std::string check_collectives() {
   return err.str();
 }
 
+/// The methods' cross-rank reductions (methods.md 3.8) on the live group: each rank holds its
+/// slice of one global batch, and the result must be the global batch's, computed here in one
+/// process with plain tensor operations (checked inside each rank).
+std::string check_method_collectives() {
+  const std::int64_t r = dist::rank(), w = dist::world_size(), n = 4;
+  auto gen = at::detail::createCPUGenerator(91);
+  std::ostringstream err;
+  auto close = [&](const char* what, const torch::Tensor& a, const torch::Tensor& b) {
+    const double d = (a - b).abs().max().item<double>();
+    if (!(d <= 1e-12)) err << what << " differs from the global batch's by " << d << "; ";
+  };
+  // SwAV's Sinkhorn: sums over all ranks' samples, B = N x world.
+  const torch::Tensor scores = torch::randn({n * w, 6}, gen, torch::kDouble) * 0.3;
+  torch::Tensor q = (scores / 0.05).exp().t();
+  q /= q.sum();
+  for (int it = 0; it < 3; ++it) {
+    q /= q.sum(1, true);
+    q /= 6.0;
+    q /= q.sum(0, true);
+    q /= static_cast<double>(n * w);
+  }
+  q = (q * static_cast<double>(n * w)).t();
+  close("sinkhorn", radiossl::detail::sinkhorn(scores.narrow(0, n * r, n), 0.05, 3), q.narrow(0, n * r, n));
+  // DINO's centre: the mean teacher logit over the global batch.
+  const torch::Tensor teacher = torch::randn({n * w, 5}, gen, torch::kDouble);
+  close("dino centre", loss::dino_batch_center(teacher.narrow(0, n * r, n)), teacher.mean(0, true));
+  // NNCLR (All4One): anchors against every rank's predictions, the label offset by the rank; the
+  // mean of the ranks' losses is the global batch's loss.
+  const torch::Tensor nn = torch::randn({n * w, 8}, gen, torch::kDouble);
+  const torch::Tensor p = torch::randn({n * w, 8}, gen, torch::kDouble);
+  torch::Tensor local = loss::nnclr(nn.narrow(0, n * r, n), p.narrow(0, n * r, n), 0.1).detach();
+  radiossl::detail::all_reduce_sum_(local);
+  const torch::Tensor logits = radiossl::detail::l2_normalize(nn, 1).mm(radiossl::detail::l2_normalize(p, 1).t()) / 0.1;
+  close("nnclr loss", local / static_cast<double>(w),
+        torch::nn::functional::cross_entropy(logits, torch::arange(n * w, torch::kLong)));
+  return err.str();
+}
+
 }  // namespace
 
 TEST_CASE("dist: the launch environment of torchrun, SLURM and mpirun", "[dist]") {
@@ -563,7 +604,7 @@ TEST_CASE("dist: worker rank (launched by the [dist] tests)", "[.dist_worker]") 
   try {
     dist::init_from_env();
     if (mode == "train") {
-      std::string err = check_collectives();
+      std::string err = check_collectives() + check_method_collectives();
       struct sigaction pipe {};
       ::sigaction(SIGPIPE, nullptr, &pipe);
       if (pipe.sa_handler != SIG_IGN) err += "SIGPIPE is not ignored: a dead peer would end this rank silently; ";
