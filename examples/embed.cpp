@@ -28,14 +28,16 @@ namespace {
 const char* usage =
     "usage: embed --data DIR|manifest.csv|info.json|LIST [--weights FILE] [--backbone resnet18|resnet50]\n"
     "             [--size PX] [--batch N] [--threads N] [--out PREFIX] [--l2-normalize] [--clip-sigma K]\n"
-    "             [--cifar-stem] [--no-winograd] [--no-pad-square]\n"
+    "             [--cifar-stem] [--no-winograd] [--no-pad-square] [--plane K] [--zero-is-blank]\n"
     "  --clip-sigma K: floor the background at median + K sigma before min-max, as a grid run with\n"
     "                  clip_sigma K evaluates (default 0: plain min-max)\n"
     "  --cifar-stem:   the backbone has solo-learn's CIFAR stem, as a grid run with cifar_stem true\n"
     "  --no-winograd:  LibTorch's direct 3x3 convolutions on CPU instead of Winograd's (features then\n"
     "                  differ by about 1e-6 of their largest value)\n"
     "  --no-pad-square: centre-crop non-square cut-outs instead of padding them to a square with\n"
-    "                  zeros (the evaluation's default, solo-learn-radio's Pad2Square)\n";
+    "                  zeros (the evaluation's default, solo-learn-radio's Pad2Square)\n"
+    "  --plane K:      plane K of FITS cubes (as a grid run with fits_plane K)\n"
+    "  --zero-is-blank: exact zeros in FITS files are blanks (as fits_zero_is_blank)\n";
 
 /// A bad command line: one line and the usage, exit code 2.
 struct UsageError : std::runtime_error {
@@ -102,6 +104,7 @@ struct EmbedOptions {
   bool winograd = true;  ///< on CPU where available, as a grid run evaluates (backbone/winograd_conv.hpp)
   double clip_sigma = 0.0;
   bool pad_square = true;  ///< as eval::EvalSettings::pad_square
+  io::FitsReadOptions fits;
 };
 
 template <class B>
@@ -126,7 +129,7 @@ int embed(const EmbedOptions& opt) {
   o.on_bad_file = [](const std::string& name, const std::string& error) {
     std::cerr << "embed: skipping unreadable " << name << ": " << error << "\n";
   };
-  data::Loader loader(data::FileSource(files), augment::Eval(opt.size), o);
+  data::Loader loader(data::FileSource(files, opt.fits), augment::Eval(opt.size), o);
   Tracked tracked(loader);
   torch::Tensor feats = eval::extract_features(net, tracked, 0, device).first;
   if (tracked.rows.empty()) throw Error(opt.data.string() + ": no readable image");
@@ -167,7 +170,7 @@ int main(int argc, char** argv) try {
         if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
         return args[++i];
       };
-      auto number = [&]() -> std::int64_t {
+      auto number = [&](std::int64_t least = 1) -> std::int64_t {
         const auto v = value();
         std::size_t used = 0;
         std::int64_t x = 0;
@@ -175,7 +178,9 @@ int main(int argc, char** argv) try {
           x = std::stoll(v, &used);
         } catch (const std::logic_error&) {  // not a number, or out of range
         }
-        if (used != v.size() || x < 1) throw UsageError(a + ": expected a positive integer, got '" + v + "'");
+        if (used != v.size() || x < least)
+          throw UsageError(a + ": expected " + (least == 1 ? "a positive integer" : "an integer >= 0") + ", got '" + v +
+                           "'");
         return x;
       };
       if (a == "--data") opt.data = value();
@@ -189,6 +194,8 @@ int main(int argc, char** argv) try {
       else if (a == "--cifar-stem") opt.cifar_stem = true;
       else if (a == "--no-winograd") opt.winograd = false;
       else if (a == "--no-pad-square") opt.pad_square = false;
+      else if (a == "--plane") opt.fits.plane = number(0);
+      else if (a == "--zero-is-blank") opt.fits.zero_is_blank = true;
       else if (a == "--clip-sigma") {
         const auto v = value();
         std::size_t used = 0;

@@ -147,6 +147,12 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK((c.protocol.protocols == std::vector<eval::Protocol>{eval::Protocol::linear}));
   std::ofstream(dir / "badset.json") << R"({"pretrain_sets": ["curated", "random"]})";
   CHECK_THROWS_WITH(c.merge_json(dir / "badset.json"), Catch::Contains("unknown set 'random'"));
+  std::ofstream(dir / "fits.json") << R"({"fits_plane": 0, "fits_zero_is_blank": true})";
+  c.merge_json(dir / "fits.json");
+  CHECK(c.fits_options().plane == std::optional<std::int64_t>(0));
+  CHECK(c.fits_options().zero_is_blank);
+  std::ofstream(dir / "badplane.json") << R"({"fits_plane": -1})";
+  CHECK_THROWS_WITH(c.merge_json(dir / "badplane.json"), Catch::Contains("fits_plane must be >= 0"));
   // The example config shipped with the project parses.
   auto ex = grid::GridConfig::preset_named("paper");
   ex.merge_json(fs::path(RADIOSSL_SOURCE_DIR) / "examples/grid_config.example.json");

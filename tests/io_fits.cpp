@@ -17,7 +17,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "radiossl/data/loader.hpp"
 #include "radiossl/io/fits.hpp"
+#include "radiossl/io/manifest.hpp"
 #include "radiossl/io/wcs.hpp"
 #include "support/fits_fixture.hpp"
 
@@ -178,6 +180,11 @@ TEST_CASE("degenerate axes are squeezed, cubes need a plane", "[fits]") {
     CHECK(im.at(3, 4) == 59.0f);
     opt.plane = 3;
     require_error([&] { (void)read_fits(dir / "c.fits", opt); }, {"plane 3 out of range", "3 planes"});
+    // The loaders' read takes the same options; without them a cube names the grid's key.
+    require_error([&] { (void)radiossl::io::load_image(dir / "c.fits"); }, {"c.fits", "fits_plane", "--plane"});
+    opt.plane = 1;
+    const radiossl::data::FileSource cubes({dir / "c.fits"}, opt);
+    CHECK(cubes.load(0).at(0, 0) == 20.0f);
 
     hdu.naxes = {w, h, 2, 1};
     hdu.raw = ramp(40, 0, 1);

@@ -54,26 +54,32 @@ concept Source = requires(const S s, std::int64_t i) {
   { s.label(i) } -> std::convertible_to<std::int64_t>;
 };
 
-/// Image files read by extension with io::load_image (FITS, .npy, PNG).
+/// Image files read by extension with io::load_image (FITS, .npy, PNG). `fits` applies to every
+/// FITS file: the plane of a cube, zeros as blanks.
 class FileSource {
  public:
   /// A labeled set (class folders, CSV manifest or info.json).
-  explicit FileSource(io::LabeledSet set) : set_(std::move(set)) {
+  explicit FileSource(io::LabeledSet set, io::FitsReadOptions fits = {})
+      : set_(std::move(set)), fits_(std::move(fits)) {
     if (set_.labels.size() != set_.paths.size()) set_.labels.assign(set_.paths.size(), -1);
   }
   /// Unlabeled files (pretraining): labels are -1.
-  explicit FileSource(std::vector<std::filesystem::path> paths) {
+  explicit FileSource(std::vector<std::filesystem::path> paths, io::FitsReadOptions fits = {})
+      : fits_(std::move(fits)) {
     set_.paths = std::move(paths);
     set_.labels.assign(set_.paths.size(), -1);
   }
   [[nodiscard]] std::int64_t size() const { return static_cast<std::int64_t>(set_.paths.size()); }
-  [[nodiscard]] Image load(std::int64_t i) const { return io::load_image(set_.paths[static_cast<std::size_t>(i)]); }
+  [[nodiscard]] Image load(std::int64_t i) const {
+    return io::load_image(set_.paths[static_cast<std::size_t>(i)], fits_);
+  }
   [[nodiscard]] std::int64_t label(std::int64_t i) const { return set_.labels[static_cast<std::size_t>(i)]; }
   [[nodiscard]] std::string name(std::int64_t i) const { return set_.paths[static_cast<std::size_t>(i)].string(); }
   [[nodiscard]] const io::LabeledSet& set() const { return set_; }
 
  private:
   io::LabeledSet set_;
+  io::FitsReadOptions fits_;
 };
 
 /// Images held in memory (tests, small sets, cut-outs made on the fly).

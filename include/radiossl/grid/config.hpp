@@ -14,6 +14,7 @@
 
 #include "radiossl/error.hpp"
 #include "radiossl/eval/protocol.hpp"
+#include "radiossl/io/fits.hpp"
 
 namespace radiossl::grid {
 
@@ -71,6 +72,11 @@ struct GridConfig {
   /// Pad non-square labeled cut-outs to a square before evaluation's crops and resize
   /// (eval::EvalSettings::pad_square, solo-learn-radio's Pad2Square); false centre-crops them.
   bool pad_square = true;
+  /// How every FITS file is read, in pretraining and evaluation: `fits_plane` picks the plane of
+  /// cubes (io::FitsReadOptions::plane; without it a cube is an unreadable file), and
+  /// `fits_zero_is_blank` treats exact zeros as blanks, as some surveys fill uncovered sky.
+  std::optional<std::int64_t> fits_plane;
+  bool fits_zero_is_blank = false;
   /// solo-learn's CIFAR stem (3x3 stride-1 conv1, no max-pool: backbone::ResNetOptions::cifar_stem)
   /// in every backbone of the run, random init included. The ImageNet stem leaves a 32 px cut-out
   /// 8 px wide after the stem and 1 px at layer4; the CIFAR stem keeps 34 and 5. torchvision's
@@ -247,6 +253,10 @@ struct GridConfig {
         }
         else if (key == "cifar_stem") cifar_stem = v.get<bool>();
         else if (key == "pad_square") pad_square = v.get<bool>();
+        else if (key == "fits_plane") {
+          fits_plane = v.get<std::int64_t>();
+          if (*fits_plane < 0) throw Error(file.string() + ": fits_plane must be >= 0");
+        } else if (key == "fits_zero_is_blank") fits_zero_is_blank = v.get<bool>();
         else if (key == "checkpoint_every_steps") checkpoint_every_steps = v.get<std::int64_t>();
         else if (key == "folds") protocol.folds = v.get<int>();
         else if (key == "only_folds") protocol.only_folds = v.get<std::vector<int>>();
@@ -274,6 +284,14 @@ struct GridConfig {
     }
   }
 
+  /// How the run reads FITS files (fits_plane, fits_zero_is_blank).
+  [[nodiscard]] io::FitsReadOptions fits_options() const {
+    io::FitsReadOptions o;
+    o.plane = fits_plane;
+    o.zero_is_blank = fits_zero_is_blank;
+    return o;
+  }
+
   /// The settings that a run's backbones and result rows depend on (not which cells, seeds or
   /// folds run, nor threads), as one JSON object: a run resumed into the same `out` must have the
   /// same, or its old rows would be reported as if made with the new settings.
@@ -292,6 +310,8 @@ struct GridConfig {
     j["max_pretrain_images"] = max_pretrain_images;
     j["eval_size"] = eval_size;
     j["pad_square"] = pad_square;
+    j["fits_plane"] = fits_plane ? nlohmann::json(*fits_plane) : nlohmann::json();
+    j["fits_zero_is_blank"] = fits_zero_is_blank;
     const auto& p = protocol;
     j["folds"] = p.folds;
     j["shuffle_seed"] = p.shuffle_seed ? nlohmann::json(*p.shuffle_seed) : nlohmann::json();

@@ -146,7 +146,7 @@ class GridRunner {
       std::int64_t bad = 0;
       for (std::size_t i = 0; i < set.paths.size(); ++i) {
         try {
-          d.data.images.push_back(io::load_image(set.paths[i]));
+          d.data.images.push_back(io::load_image(set.paths[i], cfg_.fits_options()));
           d.data.labels.push_back(set.labels[i]);
         } catch (const std::exception& e) {
           ++bad;
@@ -407,7 +407,7 @@ class GridRunner {
             log_ << "  bad file " << name << ": " << error << "\n";
           };
           const auto t0 = std::chrono::steady_clock::now();
-          trainer.fit(data::FileSource(files), lo);
+          trainer.fit(data::FileSource(files, cfg_.fits_options()), lo);
           log_ << "  pretraining took " << seconds_since(t0) << " s\n";
           if (!main_) continue;  // rank 0 keeps the weights and evaluates
           backbone = trainer.backbone();

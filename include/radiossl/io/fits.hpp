@@ -425,7 +425,7 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
     throw Error(where + ": non-degenerate axis " + std::to_string(first_big_axis) +
                 (st == 0 ? " (" + detail::trim(ctype) + ")" : std::string()) + " of size " +
                 std::to_string(naxes[first_big_axis - 1]) + " (" + std::to_string(planes) +
-                " planes in all); choose one with FitsReadOptions::plane");
+                " planes in all); choose one with FitsReadOptions::plane (bench_grid: fits_plane; embed: --plane)");
   }
 
   // An uncompressed HDU must hold all its declared data; say "truncated" before CFITSIO's

@@ -58,11 +58,12 @@ enum class ImageFormat { fits, npy, png, unknown };
   return image_format(path) != ImageFormat::unknown;
 }
 
-/// Reads one image by extension: FITS (io::read_fits_image, NaN kept), .npy (io::read_npy) or
-/// PNG (io::read_png). Throws radiossl::Error naming the file on an unknown extension or a bad file.
-[[nodiscard]] inline Image load_image(const std::filesystem::path& path) {
+/// Reads one image by extension: FITS (io::read_fits_image with `fits`: the plane of a cube,
+/// zeros as blanks; NaN kept), .npy (io::read_npy) or PNG (io::read_png). Throws radiossl::Error
+/// naming the file on an unknown extension or a bad file.
+[[nodiscard]] inline Image load_image(const std::filesystem::path& path, const FitsReadOptions& fits = {}) {
   switch (image_format(path)) {
-    case ImageFormat::fits: return read_fits_image(path);
+    case ImageFormat::fits: return read_fits_image(path, fits);
     case ImageFormat::npy: return read_npy(path);
     case ImageFormat::png: return read_png(path);
     default:
