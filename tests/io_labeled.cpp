@@ -7,10 +7,15 @@
 #include <fstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "radiossl/io/cifar_batches.hpp"
 #include "radiossl/io/fits.hpp"
 #include "radiossl/io/manifest.hpp"
+#include "radiossl/io/mirabest.hpp"
 #include "radiossl/io/npy.hpp"
 #include "radiossl/io/png.hpp"
+#include "support/fits_fixture.hpp"
 
 namespace fs = std::filesystem;
 namespace io = radiossl::io;
@@ -311,4 +316,101 @@ TEST_CASE("labeled sets: class folders, CSV manifest, info.json", "[labeled][man
   CHECK_THROWS_WITH(io::load_image(dir / "x.jpg"), Catch::Contains("x.jpg") && Catch::Contains("unknown image type"));
   write_text(dir / "broken.fits", "SIMPLE  =                    T");
   CHECK_THROWS_WITH(io::load_image(dir / "broken.fits"), Catch::Contains("broken.fits"));
+}
+
+namespace {
+/// Python's values of the CIFAR fixtures (tools/gen_cifar_fixtures.py).
+nlohmann::json cifar_expected() {
+  std::ifstream in(fs::path(RADIOSSL_TEST_DATA_DIR) / "cifar" / "expected.json");
+  return nlohmann::json::parse(in);
+}
+
+void check_batch_equals_python(const std::string& rel, std::int64_t side) {
+  INFO(rel);
+  const auto want = cifar_expected().at(rel);
+  const auto batch = io::read_cifar_batch(fs::path(RADIOSSL_TEST_DATA_DIR) / "cifar" / rel);
+  REQUIRE(batch.images.size() == want.at("data").size());
+  CHECK(batch.labels == want.at("labels").get<std::vector<std::int64_t>>());
+  CHECK(batch.filenames == want.at("filenames").get<std::vector<std::string>>());
+  for (std::size_t i = 0; i < batch.images.size(); ++i) {
+    const auto& img = batch.images[i];
+    REQUIRE((img.channels == 1 && img.height == side && img.width == side));
+    const auto row = want.at("data")[i].get<std::vector<double>>();
+    for (std::size_t j = 0; j < row.size(); ++j) CHECK(img.pixels[j] == static_cast<float>(row[j]));
+  }
+}
+}  // namespace
+
+TEST_CASE("CIFAR-style batches pickled by Python read as Python holds them", "[labeled][cifar]") {
+  // Protocol 2 (bytes through _codecs.encode, as Python 3 writes it), 4 (raw bytes, an int64
+  // label array) and 5 (_frombuffer, a Fortran-ordered float32 'data').
+  for (const char* rel : {"mirabest/data_batch_1", "mirabest/data_batch_2", "mirabest/test_batch", "p4.pkl", "p5.pkl"})
+    check_batch_equals_python(rel, 4);
+  CHECK(io::read_cifar_label_names(fs::path(RADIOSSL_TEST_DATA_DIR) / "cifar/mirabest/batches.meta") ==
+        io::mirabest_codes());
+
+  TempDir dir("cifar");
+  // A Python 2 pickle (str keys and data as SHORT_BINSTRING, GLOBAL opcodes), written by hand:
+  // {'data': array([[1, 2, 3, 255]], dtype=uint8), 'labels': [1]}.
+  using namespace std::string_literals;
+  const std::string py2 =
+      "\x80\x02" "}" "q\x00" "("                                                 // PROTO 2, {, memo, MARK
+      "U\x04" "data" "q\x01"                                                      // 'data'
+      "cnumpy.core.multiarray\n_reconstruct\n" "q\x02" "cnumpy\nndarray\n" "q\x03"  // _reconstruct(ndarray,
+      "K\x00" "\x85" "U\x01" "b" "\x87" "R" "q\x04"                                //   (0,), 'b')
+      "(" "K\x01" "K\x01" "K\x04" "\x86"                                          // state: 1, (1, 4),
+      "cnumpy\ndtype\n" "q\x05" "U\x02" "u1" "K\x00" "K\x01" "\x87" "R"            //   dtype('u1', 0, 1)
+      "(" "K\x03" "U\x01" "|" "NNN" "J\xff\xff\xff\xff" "J\xff\xff\xff\xff" "K\x00" "t" "b"  //   .__setstate__
+      "\x89" "U\x04" "\x01\x02\x03\xff" "t" "b"                                   //   False, bytes
+      "U\x06" "labels" "]" "q\x06" "(" "K\x01" "e"                                 // 'labels': [1]
+      "u" "."s;
+  write_text(dir / "py2_batch", py2);
+  const auto b = io::read_cifar_batch(dir / "py2_batch");
+  REQUIRE(b.images.size() == 1);
+  CHECK(b.images[0].pixels == std::vector<float>{1, 2, 3, 255});
+  CHECK(b.labels == std::vector<std::int64_t>{1});
+
+  // Anything but data is refused, never run; damaged files name the file and the byte.
+  write_text(dir / "evil", "\x80\x02" "cos\nsystem\n" "U\x02" "id" "\x85" "R" "."s);
+  CHECK_THROWS_WITH(io::read_cifar_batch(dir / "evil"), Catch::Contains("evil") && Catch::Contains("refusing") &&
+                                                             Catch::Contains("os.system"));
+  write_text(dir / "cut", py2.substr(0, 40));
+  CHECK_THROWS_WITH(io::read_cifar_batch(dir / "cut"), Catch::Contains("cut: byte") && Catch::Contains("truncated"));
+  write_text(dir / "nodata", "\x80\x02" "}" "q\x00" "."s);
+  CHECK_THROWS_WITH(io::read_cifar_batch(dir / "nodata"), Catch::Contains("no 'data'"));
+  CHECK_THROWS_WITH(io::read_cifar_batch(fs::path(RADIOSSL_TEST_DATA_DIR) / "cifar/p4.pkl", 3),
+                    Catch::Contains("not 3 square plane(s)"));
+}
+
+TEST_CASE("import_batches: MiraBest's FR subsets to class folders and a manifest the readers take",
+          "[labeled][cifar]") {
+  CHECK(io::mirabest_class(2, io::MiraBestSubset::fr_confident) == 0);
+  CHECK(io::mirabest_class(3, io::MiraBestSubset::fr_confident) == -1);
+  CHECK(io::mirabest_class(4, io::MiraBestSubset::fr_full) == 0);
+  CHECK(io::mirabest_class(7, io::MiraBestSubset::fr_full) == 1);
+  CHECK(io::mirabest_class(8, io::MiraBestSubset::fr_full) == -1);
+  CHECK(io::mirabest_class(9, io::MiraBestSubset::all) == 9);
+  CHECK_THROWS_WITH(io::mirabest_class(10, io::MiraBestSubset::all), Catch::Contains("not in 0-9"));
+
+  TempDir dir("import");
+  const std::string exe = RADIOSSL_BINARY_DIR "/examples/import_batches";
+  const auto in = fs::path(RADIOSSL_TEST_DATA_DIR) / "cifar" / "mirabest";
+  const auto r = radiossl::test::run_command(exe + " --in " + radiossl::test::quote(in) + " --out " +
+                                                 radiossl::test::quote(dir / "mb") + " --mirabest confident",
+                                             dir.path);
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out,
+             Catch::Contains("5 images from 3 batch file(s)") && Catch::Contains("5 outside the subset dropped"));
+  // Labels 0 5 9 3 6 | 1 7 8 | 2 4: FRI, FRII, -, -, FRII | FRI, -, - | FRI, -.
+  const auto set = io::read_labeled_set(dir / "mb" / "manifest.csv");
+  CHECK(set.class_names == std::vector<std::string>{"FRI", "FRII"});
+  CHECK(set.labels == std::vector<std::int64_t>{0, 1, 1, 0, 0});
+  const auto batch = io::read_cifar_batch(in / "data_batch_1");
+  CHECK(io::load_image(set.paths[2]).pixels == batch.images[4].pixels);
+  CHECK(io::read_labeled_set(dir / "mb").size() == 5);  // the class folders read the same
+  const auto bad = radiossl::test::run_command(exe + " --in " + radiossl::test::quote(in) + " --out x --mirabest some",
+                                               dir.path);
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.err, Catch::Contains("expected confident, full or all"));
 }
