@@ -175,12 +175,11 @@ struct CsvManifestOptions {
 /// A first row that names `path_column` (or file, filename, filepath, target_path, image) is a
 /// header, and then the columns are found by name: `label_column`, else class, source_type or
 /// target (extra columns such as ra/dec are ignored). Without a header, column 0 is the path and
-/// column 1 the label. Labels are class names, indexed in order of first appearance; integer labels
-/// 0..K-1 are used as indices directly, other integers are indexed in ascending order. A manifest
-/// without any label (no label column, or every label empty, as the cut-out builders write for
-/// unlabeled sets) has labels -1 and no class names. Throws radiossl::Error naming the file and
-/// line on a missing file, a row without a path, a row without a label where others have one, or
-/// an empty manifest.
+/// column 1 the label. Labels are class names, indexed in order of first appearance; labels that
+/// are all non-negative integers are used as indices directly. A manifest without any label (no
+/// label column, or every label empty, as the cut-out builders write for unlabeled sets) has
+/// labels -1 and no class names. Throws radiossl::Error naming the file and line on a missing
+/// file, a row without a path, a row without a label where others have one, or an empty manifest.
 [[nodiscard]] inline LabeledSet read_csv_manifest(const std::filesystem::path& csv,
                                                   const CsvManifestOptions& options = {}) {
   std::ifstream in(csv);
