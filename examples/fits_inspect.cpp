@@ -3,8 +3,9 @@
 /// `fits_inspect FILE [--hdu N]`: one JSON object with the shape, blank count, statistics, BUNIT
 /// and beam of a FITS image; on bad input, one line on stderr and a non-zero exit.
 ///
-/// Output: {"shape":[NAXIS2,NAXIS1],"nan_count":n,"min":x,"max":x,"mean":x,"sum":x,
+/// Output: {"shape":[height,width],"nan_count":n,"min":x,"max":x,"mean":x,"sum":x,
 ///          "bunit":"...","beam_deg":[bmaj,bmin,bpa] or null}
+/// The shape is [NAXIS2, NAXIS1] once size-1 axes are squeezed ([1, W, H] gives [H, W]).
 /// Statistics are over the finite pixels, summed in double. `--hdu` is 0-based (0 = primary).
 /// Exit codes: 0 success, 1 unreadable or unusable file, 2 bad command line.
 #include <cmath>

@@ -121,6 +121,23 @@ def main():
                            pardata=[pdata[:, 0], pdata[:, 1]], bitpix=-32)
     fits.GroupsHDU(gdata).writeto(os.path.join(OUT, "random_groups.fits"), overwrite=True)
 
+    # 5. An image saved from a channels-last numpy array, shape (H, W, 1): astropy writes it as
+    #    NAXIS = 3 [1, W, H], so the image axes are the 2nd and 3rd; the sky WCS is on them too.
+    data = rng.normal(0.0, 1.0, size=(H, W, 1)).astype(np.float32)
+    data[2, 3, 0] = np.nan
+    hdu = fits.PrimaryHDU(data)
+    h = hdu.header
+    h["CTYPE2"], h["CTYPE3"] = "RA---SIN", "DEC--SIN"
+    h["CRVAL2"], h["CRVAL3"] = 200.5, -45.0
+    h["CRPIX2"], h["CRPIX3"] = 16.0, 12.5
+    h["CDELT2"], h["CDELT3"] = -2.0 / 3600, 2.0 / 3600
+    h["CUNIT2"], h["CUNIT3"] = "deg", "deg"
+    h["BUNIT"] = "Jy/beam"
+    hdu.writeto(os.path.join(OUT, "channels_last.fits"), overwrite=True)
+    e = expected_pixels(data[:, :, 0])
+    e.update(bunit="Jy/beam", beam_deg=None, hdu=0, sky=sky_pairs(h))
+    expected["channels_last.fits"] = e
+
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1, sort_keys=True)
         f.write("\n")

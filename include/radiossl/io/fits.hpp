@@ -46,8 +46,9 @@ struct FitsReadOptions {
   std::optional<int> hdu;
   /// Or the HDU whose EXTNAME is this (CFITSIO's comparison, case-insensitive).
   std::optional<std::string> extname;
-  /// Plane of a cube: counts the 2-D planes in file order over all axes beyond the second
+  /// Plane of a cube: counts the 2-D planes in file order over the axes beyond the image's two
   /// (for [W, H, NFREQ, 1] it is the channel). Required when such an axis has a size above 1.
+  /// Size-1 axes are squeezed first, wherever they are: [1, W, H] is a W x H image.
   std::optional<std::int64_t> plane;
   /// Treat exact zeros as blank (NaN): some surveys fill the area outside coverage with 0.
   bool zero_is_blank = false;
@@ -359,8 +360,9 @@ inline bool unscaled(fitsfile* f) {
   return key_is("BSCALE", 1.0) && key_is("BZERO", 0.0);
 }
 
-/// `out` with BUNIT, the beam and the WCS of the current HDU of `f`.
-inline FitsImage with_header_metadata(fitsfile* f, const std::filesystem::path& path, FitsImage out) {
+/// `out` with BUNIT, the beam and the WCS of the current HDU of `f`, whose image axes are `shape`'s.
+inline FitsImage with_header_metadata(fitsfile* f, const std::filesystem::path& path, const PlaneShape& shape,
+                                      FitsImage out) {
   int status = 0;
   char bunit[FLEN_VALUE] = {};
   fits_read_key(f, TSTRING, "BUNIT", bunit, nullptr, &status);
@@ -380,7 +382,7 @@ inline FitsImage with_header_metadata(fitsfile* f, const std::filesystem::path& 
   const std::string_view cards(header, static_cast<std::size_t>(nkeys) * 80);
   out.beam = detail::beam_from_keywords(f);
   if (!out.beam) out.beam = detail::beam_from_history(cards);
-  out.wcs = Wcs::from_header(cards);
+  out.wcs = Wcs::from_header(cards, shape.x_axis, shape.y_axis);
   return out;
 }
 
@@ -403,13 +405,8 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
   out.hdu = detail::select_hdu(f.get(), path, opt, bitpix, naxes);
   const std::string where = path.string() + ": HDU " + std::to_string(out.hdu);
 
-  const long long width = naxes[0], height = naxes[1];
-  long long planes = 1;
-  int first_big_axis = 0;
-  for (std::size_t a = 2; a < naxes.size(); ++a) {
-    planes *= naxes[a];
-    if (naxes[a] > 1 && first_big_axis == 0) first_big_axis = static_cast<int>(a) + 1;
-  }
+  const auto shape = plane_shape(naxes);
+  const long long width = shape.width, height = shape.height, planes = shape.planes;
   std::int64_t plane = 0;
   if (opt.plane) {
     plane = *opt.plane;
@@ -417,6 +414,7 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
       throw Error(where + ": plane " + std::to_string(plane) + " out of range (the image has " +
                   std::to_string(planes) + " plane" + (planes == 1 ? "" : "s") + ")");
   } else if (planes > 1) {
+    const int first_big_axis = shape.plane_axes.front();
     char ctype[FLEN_VALUE] = {};
     int st = 0;
     const std::string key = "CTYPE" + std::to_string(first_big_axis);
@@ -457,18 +455,20 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
                       out.image.pixels.data())) {
     if (opt.zero_is_blank) blank_zeros(out.image.pixels.data(), plane_pixels);
     if (!with_metadata) return out;
-    return with_header_metadata(f.get(), path, std::move(out));
+    return with_header_metadata(f.get(), path, shape, std::move(out));
   }
   // Read straight into the float pixels, in row blocks so that a failure names the block's HDU.
   // CFITSIO applies BSCALE/BZERO in double before rounding to float, and maps BLANK (and NaN)
   // to the NaN null value, so this equals reading doubles and converting, without the buffer.
   const long long rows_per_block = std::max<long long>(1, (1 << 20) / width);
+  // The first pixel of a block as FITS coordinates over all the HDU's axes, squeezed ones included.
   std::vector<LONGLONG> fpixel(naxes.size(), 1);
-  long long rest = plane;
-  for (std::size_t a = 2; a < naxes.size(); ++a) {
-    fpixel[a] = 1 + rest % naxes[a];
-    rest /= naxes[a];
-  }
+  auto set_fpixel = [&](long long linear) {
+    for (std::size_t a = 0; a < naxes.size(); ++a) {
+      fpixel[a] = 1 + linear % naxes[a];
+      linear /= naxes[a];
+    }
+  };
   float nulval = std::numeric_limits<float>::quiet_NaN();
   // Uncompressed IEEE floats need no null check (a NaN is copied as NaN, and they have no BLANK):
   // without it CFITSIO copies the block straight, which was 28% of a cut-out's read. Integers
@@ -481,8 +481,7 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
   double null_double = std::numeric_limits<double>::quiet_NaN();
   for (long long row = 0; row < height; row += rows_per_block) {
     const long long rows = std::min(rows_per_block, height - row);
-    fpixel[0] = 1;
-    fpixel[1] = row + 1;
+    set_fpixel((plane * height + row) * width);
     int anynul = 0;
     float* dst = out.image.pixels.data() + row * width;
     if (bitpix == DOUBLE_IMG) {
@@ -497,7 +496,7 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
     if (opt.zero_is_blank) blank_zeros(dst, static_cast<std::size_t>(rows * width));
   }
   if (!with_metadata) return out;
-  return with_header_metadata(f.get(), path, std::move(out));
+  return with_header_metadata(f.get(), path, shape, std::move(out));
 }
 
 }  // namespace detail
@@ -505,8 +504,8 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
 /// Reads one image and its metadata.
 ///
 /// Handles BITPIX 8/16/32/64/-32/-64, BSCALE/BZERO (applied in double, then cast to float32),
-/// BLANK (raw value, before scaling) and NaN as blank pixels, size-1 axes beyond the second
-/// (squeezed), cubes through `opt.plane`, images in extensions and tile-compressed `.fits.fz`.
+/// BLANK (raw value, before scaling) and NaN as blank pixels, size-1 axes (squeezed, also among the
+/// first two: numpy's (H, W, 1) written as [1, W, H] reads as W x H), cubes through `opt.plane`, images in extensions and tile-compressed `.fits.fz`.
 /// Throws `radiossl::Error` with a one-line message naming the file for a missing, empty,
 /// truncated or non-FITS file, tables, random-groups visibilities, and cubes without `plane`.
 /// Note: fpack'ed floats are quantised by default, so they read back close but not bit-exact.

@@ -147,6 +147,43 @@ inline void blank_zeros(float* p, std::size_t n) {
     if (p[i] == 0.0f) p[i] = std::numeric_limits<float>::quiet_NaN();
 }
 
+/// How an image HDU's axes map to a stack of 2-D planes: every size-1 axis is squeezed, so that a
+/// `[1, W, H]` file (numpy's `(H, W, 1)`, as astropy writes it) is a W x H image, not a 1 x W image
+/// with H planes. Squeezing never moves data: size-1 axes add nothing to an offset, so plane k
+/// starts at pixel `k * width * height` in file order. When fewer than two axes have a size
+/// above 1, the first two axes are the image (a one-row image stays one row).
+struct PlaneShape {
+  std::int64_t width = 0;
+  std::int64_t height = 0;
+  std::int64_t planes = 1;
+  /// 1-based FITS axes of the image's columns and rows.
+  int x_axis = 1;
+  int y_axis = 2;
+  /// 1-based FITS axis number of each axis beyond the image's two (the plane axes), in file order.
+  std::vector<int> plane_axes;
+};
+
+template <class Int>
+inline PlaneShape plane_shape(const std::vector<Int>& naxes) {
+  std::vector<int> kept;  // 0-based
+  for (std::size_t a = 0; a < naxes.size(); ++a)
+    if (naxes[a] > 1) kept.push_back(static_cast<int>(a));
+  if (kept.size() < 2) {
+    kept.clear();
+    for (std::size_t a = 0; a < naxes.size(); ++a) kept.push_back(static_cast<int>(a));
+  }
+  PlaneShape shape;
+  shape.width = static_cast<std::int64_t>(naxes[static_cast<std::size_t>(kept[0])]);
+  shape.height = static_cast<std::int64_t>(naxes[static_cast<std::size_t>(kept[1])]);
+  shape.x_axis = kept[0] + 1;
+  shape.y_axis = kept[1] + 1;
+  for (std::size_t k = 2; k < kept.size(); ++k) {
+    shape.planes *= static_cast<std::int64_t>(naxes[static_cast<std::size_t>(kept[k])]);
+    shape.plane_axes.push_back(kept[k] + 1);
+  }
+  return shape;
+}
+
 /// What the primary header of a plain file says about its image.
 struct PlainPrimary {
   int bitpix = 0;
@@ -234,12 +271,13 @@ inline std::optional<Image> read_plain_primary(const std::filesystem::path& path
   if (::fstat(file.fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   const auto header = parse_plain_primary(file.fd);
   if (!header) return std::nullopt;
-  const std::int64_t width = header->naxes[0], height = header->naxes[1];
-  std::int64_t planes = 1;
-  for (std::size_t a = 2; a < header->naxes.size(); ++a) {
-    if (header->naxes[a] > std::numeric_limits<std::int64_t>::max() / planes) return std::nullopt;
-    planes *= header->naxes[a];
+  std::int64_t total = 1;
+  for (const auto n : header->naxes) {
+    if (n > std::numeric_limits<std::int64_t>::max() / total) return std::nullopt;
+    total *= n;
   }
+  const auto shape = plane_shape(header->naxes);
+  const std::int64_t width = shape.width, height = shape.height, planes = shape.planes;
   const std::int64_t chosen = plane.value_or(0);
   if (chosen < 0 || chosen >= planes || (planes > 1 && !plane)) return std::nullopt;
   const std::int64_t bytes = std::abs(header->bitpix) / 8;

@@ -84,9 +84,10 @@ class Wcs {
   }
 
   /// Parses a FITS header given as concatenated 80-character cards (what CFITSIO's
-  /// `fits_hdr2str` returns). Never throws for a missing or broken WCS: the result is then
-  /// invalid and `problem()` says why.
-  static Wcs from_header(std::string_view cards) {
+  /// `fits_hdr2str` returns). `x_axis` and `y_axis` are the 1-based FITS axes the image's columns
+  /// and rows run along (2 and 3 for a [1, W, H] image). Never throws for a missing or broken
+  /// WCS: the result is then invalid and `problem()` says why.
+  static Wcs from_header(std::string_view cards, int x_axis = 1, int y_axis = 2) {
     Wcs out;
     std::string buffer(cards);  // wcspih takes a non-const char*
     const int nkeys = static_cast<int>(buffer.size() / 80);
@@ -124,16 +125,17 @@ class Wcs {
       free_all();
       return out;
     }
-    const bool first_two = (axes[0] == 1 && axes[1] == 2) || (axes[0] == 2 && axes[1] == 1);
-    if (!first_two) {
+    const bool on_image = (axes[0] == x_axis && axes[1] == y_axis) || (axes[0] == y_axis && axes[1] == x_axis);
+    if (!on_image) {
       out.problem_ = "the celestial axes are WCS axes " + std::to_string(axes[0]) + " and " +
-                     std::to_string(axes[1]) + ", not the image axes 1 and 2";
+                     std::to_string(axes[1]) + ", not the image axes " + std::to_string(x_axis) + " and " +
+                     std::to_string(y_axis);
       free_all();
       return out;
     }
-    // Keep pixel axis order (x = axis 1, y = axis 2); lng/lat tell which world axis is which.
+    // Keep pixel axis order (x, then y); lng/lat tell which world axis is which.
     nsub = 2;
-    int image_axes[2] = {1, 2};
+    int image_axes[2] = {x_axis, y_axis};
     Ptr sub = make_empty();
     sst = wcssub(1, primary, &nsub, image_axes, sub.get());
     free_all();
