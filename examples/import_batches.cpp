@@ -5,19 +5,15 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "radiossl/io/catalogue.hpp"
 #include "radiossl/io/cifar_batches.hpp"
-#include "radiossl/io/manifest.hpp"
+#include "radiossl/io/labeled_set_writer.hpp"
 #include "radiossl/io/mirabest.hpp"
-#include "radiossl/io/npy.hpp"
 
 namespace fs = std::filesystem;
 using namespace radiossl;
@@ -50,10 +46,6 @@ std::vector<fs::path> batch_files(const fs::path& in) {
   return files;
 }
 
-std::string folder_name(std::string s) {
-  std::replace_if(s.begin(), s.end(), [](char c) { return c == '/' || c == '\\' || c == ','; }, '_');
-  return s.empty() ? "unnamed" : s;
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,10 +88,7 @@ int main(int argc, char** argv) {
     if (subset) names = io::mirabest_class_names(*subset);
     else if (const auto meta = (fs::is_directory(in) ? in : in.parent_path()) / "batches.meta"; fs::exists(meta))
       names = io::read_cifar_label_names(meta);
-    fs::create_directories(out);
-    std::ofstream manifest(out / "manifest.csv");
-    manifest << "path,label,batch,filename\n";
-    std::map<std::string, std::int64_t> per_class;
+    io::LabeledSetWriter writer(out, {"batch", "filename"});
     std::int64_t dropped = 0;
     for (const auto& file : files) {
       const auto batch = io::read_cifar_batch(file, channels);
@@ -112,24 +101,14 @@ int main(int argc, char** argv) {
         }
         const auto index = static_cast<std::size_t>(label);
         const std::string cls = index < names.size() ? names[index] : std::to_string(label);
-        const fs::path rel = fs::path(folder_name(cls)) / (file.filename().string() + "_" + std::to_string(i) + ".npy");
-        fs::create_directories(out / rel.parent_path());
-        io::write_npy(out / rel, batch.images[i]);
-        manifest << io::detail::csv_field(rel.generic_string()) << ',' << io::detail::csv_field(cls) << ','
-                 << io::detail::csv_field(file.filename().string()) << ','
-                 << io::detail::csv_field(batch.filenames[i]) << '\n';
-        ++per_class[cls];
+        writer.add(cls, file.filename().string() + "_" + std::to_string(i), batch.images[i],
+                   {file.filename().string(), batch.filenames[i]});
       }
     }
-    manifest.close();
-    if (!manifest) throw Error((out / "manifest.csv").string() + ": write failed");
-    std::int64_t total = 0;
-    for (const auto& [cls, n] : per_class) {
-      std::cout << "  " << cls << ": " << n << "\n";
-      total += n;
-    }
-    std::cout << "import_batches: " << total << " images from " << files.size() << " batch file(s) to "
-              << (out / "manifest.csv").string();
+    writer.finish();
+    for (const auto& [cls, n] : writer.per_class()) std::cout << "  " << cls << ": " << n << "\n";
+    std::cout << "import_batches: " << writer.total() << " images from " << files.size() << " batch file(s) to "
+              << writer.manifest_path().string();
     if (dropped > 0) std::cout << "; " << dropped << " outside the subset dropped";
     std::cout << "\n";
     return 0;
