@@ -21,22 +21,9 @@ namespace fs = std::filesystem;
 namespace io = radiossl::io;
 using radiossl::Image;
 
-namespace {
+using radiossl::test::TempDir;
 
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("radiossl_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
+namespace {
 
 void write_text(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -82,7 +69,7 @@ bool have_python_module(const std::string& module) {
 }  // namespace
 
 TEST_CASE("npy: every dtype, byte order, memory order and header version", "[labeled][npy]") {
-  TempDir dir("npy");
+  TempDir dir;
   const std::vector<float> expected{1, 2, 3, 4, 5, 6};  // shape (2, 3)
   auto check_2x3 = [&](const fs::path& p) {
     const Image img = io::read_npy(p);
@@ -145,7 +132,7 @@ TEST_CASE("npy: files written by numpy itself", "[labeled][npy]") {
     WARN("/usr/bin/python3 with numpy not available: skipping the cross-check with numpy");
     return;
   }
-  TempDir dir("npy_numpy");
+  TempDir dir;
   const std::string script =
       "import numpy as np, sys\n"
       "d = sys.argv[1]\n"
@@ -157,10 +144,10 @@ TEST_CASE("npy: files written by numpy itself", "[labeled][npy]") {
       "np.save(f'{d}/wmatrix.npy', np.load(f'{d}/feat.npy') * 2)\n";
   write_text(dir / "make.py", script);
   io::write_npy_matrix(dir / "feat.npy", std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 3, 4);
-  const std::string cmd = "/usr/bin/python3 " + (dir / "make.py").string() + " " + dir.path.string();
+  const std::string cmd = "/usr/bin/python3 " + (dir / "make.py").string() + " " + dir.path().string();
   REQUIRE(std::system(cmd.c_str()) == 0);
   int files = 0;
-  for (const auto& e : fs::directory_iterator(dir.path)) {
+  for (const auto& e : fs::directory_iterator(dir.path())) {
     if (e.path().extension() != ".npy" || e.path().filename() == "feat.npy") continue;
     ++files;
     INFO(e.path().filename().string());
@@ -174,7 +161,7 @@ TEST_CASE("npy: files written by numpy itself", "[labeled][npy]") {
 }
 
 TEST_CASE("png: 8-bit gray and RGB round trips, 16-bit, bad files", "[labeled][png]") {
-  TempDir dir("png");
+  TempDir dir;
   Image gray(1, 3, 4, 0.0f);
   for (std::size_t i = 0; i < gray.size(); ++i) gray.pixels[i] = static_cast<float>(i) / 11.0f;
   io::write_png(dir / "gray.png", gray);
@@ -210,7 +197,7 @@ TEST_CASE("png: 8-bit gray and RGB round trips, 16-bit, bad files", "[labeled][p
         "Image.fromarray(a.astype(np.uint16)).save(sys.argv[1] + '/g16.png')\n"
         "Image.fromarray(np.zeros((2, 2, 4), np.uint8) + 7, 'RGBA').save(sys.argv[1] + '/rgba.png')\n";
     write_text(dir / "make.py", script);
-    REQUIRE(std::system(("/usr/bin/python3 " + (dir / "make.py").string() + " " + dir.path.string()).c_str()) == 0);
+    REQUIRE(std::system(("/usr/bin/python3 " + (dir / "make.py").string() + " " + dir.path().string()).c_str()) == 0);
     const Image g16 = io::read_png(dir / "g16.png");
     REQUIRE(g16.channels == 1);
     for (std::size_t i = 0; i < 12; ++i) CHECK(g16.pixels[i] == static_cast<float>(i * 5000));
@@ -223,7 +210,7 @@ TEST_CASE("png: 8-bit gray and RGB round trips, 16-bit, bad files", "[labeled][p
 }
 
 TEST_CASE("labeled sets: class folders, CSV manifest, info.json", "[labeled][manifest]") {
-  TempDir dir("manifest");
+  TempDir dir;
   Image tiny(1, 2, 2, 1.0f);
   // Class folders (sorted names), one FITS, npy and PNG each; other files ignored.
   fs::create_directories(dir / "folders/FRII");
@@ -349,7 +336,7 @@ TEST_CASE("CIFAR-style batches pickled by Python read as Python holds them", "[l
   CHECK(io::read_cifar_label_names(fs::path(RADIOSSL_TEST_DATA_DIR) / "cifar/mirabest/batches.meta") ==
         io::mirabest_codes());
 
-  TempDir dir("cifar");
+  TempDir dir;
   // A Python 2 pickle (str keys and data as SHORT_BINSTRING, GLOBAL opcodes), written by hand:
   // {'data': array([[1, 2, 3, 255]], dtype=uint8), 'labels': [1]}.
   using namespace std::string_literals;
@@ -392,12 +379,12 @@ TEST_CASE("import_batches: MiraBest's FR subsets to class folders and a manifest
   CHECK(io::mirabest_class(9, io::MiraBestSubset::all) == 9);
   CHECK_THROWS_WITH(io::mirabest_class(10, io::MiraBestSubset::all), Catch::Contains("not in 0-9"));
 
-  TempDir dir("import");
+  TempDir dir;
   const std::string exe = RADIOSSL_BINARY_DIR "/examples/import_batches";
   const auto in = fs::path(RADIOSSL_TEST_DATA_DIR) / "cifar" / "mirabest";
   const auto r = radiossl::test::run_command(exe + " --in " + radiossl::test::quote(in) + " --out " +
                                                  radiossl::test::quote(dir / "mb") + " --mirabest confident",
-                                             dir.path);
+                                             dir.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out,
@@ -410,7 +397,7 @@ TEST_CASE("import_batches: MiraBest's FR subsets to class folders and a manifest
   CHECK(io::load_image(set.paths[2]).pixels == batch.images[4].pixels);
   CHECK(io::read_labeled_set(dir / "mb").size() == 5);  // the class folders read the same
   const auto bad = radiossl::test::run_command(exe + " --in " + radiossl::test::quote(in) + " --out x --mirabest some",
-                                               dir.path);
+                                               dir.path());
   CHECK(bad.status == 2);
   CHECK_THAT(bad.err, Catch::Contains("expected confident, full or all"));
 }
