@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -51,13 +50,6 @@ std::vector<std::string> annotation_ids(const fs::path& devkit, const std::strin
   std::sort(ids.begin(), ids.end());
   if (ids.empty()) throw Error(dir.string() + ": no .xml annotations");
   return ids;
-}
-
-std::string number(double v) {
-  std::ostringstream s;
-  s.precision(10);
-  s << v;
-  return s.str();
 }
 }  // namespace
 
@@ -129,9 +121,10 @@ int main(int argc, char** argv) {
       const auto sources = io::voc_sources(annotation, frame);
       const auto stats = data::for_each_curated(image, sources, crop, [&](data::Cutout&& c) {
         const auto& s = *std::find_if(sources.begin(), sources.end(), [&](const io::Source& x) { return x.id == c.source_id; });
+        using io::detail::csv_number;
         writer.add(c.label, c.source_id, c.image,
-                   {image_path.filename().string(), c.source_id.substr(id.size() + 1), number(s.x), number(s.y),
-                    number(s.bbox_w), number(s.bbox_h), c.clipped ? "1" : "0"});
+                   {image_path.filename().string(), c.source_id.substr(id.size() + 1), csv_number(s.x),
+                    csv_number(s.y), csv_number(s.bbox_w), csv_number(s.bbox_h), c.clipped ? "1" : "0"});
       });
       boxes += stats.n_windows;
       skipped += stats.n_skipped;

@@ -505,7 +505,8 @@ inline FitsImage read_fits_hdu(const std::filesystem::path& path, const FitsRead
 ///
 /// Handles BITPIX 8/16/32/64/-32/-64, BSCALE/BZERO (applied in double, then cast to float32),
 /// BLANK (raw value, before scaling) and NaN as blank pixels, size-1 axes (squeezed, also among the
-/// first two: numpy's (H, W, 1) written as [1, W, H] reads as W x H), cubes through `opt.plane`, images in extensions and tile-compressed `.fits.fz`.
+/// first two: numpy's (H, W, 1) written as [1, W, H] reads as W x H), cubes through `opt.plane`,
+/// images in extensions and tile-compressed `.fits.fz`.
 /// Throws `radiossl::Error` with a one-line message naming the file for a missing, empty,
 /// truncated or non-FITS file, tables, random-groups visibilities, and cubes without `plane`.
 /// Note: fpack'ed floats are quantised by default, so they read back close but not bit-exact.

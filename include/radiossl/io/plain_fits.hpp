@@ -271,6 +271,7 @@ inline std::optional<Image> read_plain_primary(const std::filesystem::path& path
   if (::fstat(file.fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   const auto header = parse_plain_primary(file.fd);
   if (!header) return std::nullopt;
+  // The pixel count must fit in 64 bits; then no product plane_shape forms can overflow.
   std::int64_t total = 1;
   for (const auto n : header->naxes) {
     if (n > std::numeric_limits<std::int64_t>::max() / total) return std::nullopt;
