@@ -53,6 +53,11 @@ TEST_CASE("balanced folds give the per-class sizes of the protocol and keep val 
   const auto counts = data::class_counts(
       [&] { std::vector<std::int64_t> l; for (auto i : f.train) l.push_back(set.data.labels[i]); return l; }());
   CHECK(counts == std::vector<std::int64_t>{20, 20});
+  // 29 per class: int(29 * 2/3) = 19 and int(29 / 3) = 9, as solo-learn-radio rounds (not 29 - 9 = 20).
+  set.per_class = 29;
+  const auto odd = eval::balanced_fold(set, folds[0], 3, data::ResampleMode::undersample_or_duplicate, 1);
+  CHECK(odd.train.size() == 2 * 19);
+  CHECK(odd.val.size() == 2 * 9);
   set.per_class = 0;
   CHECK(eval::balanced_fold(set, folds[1], 3, data::ResampleMode::undersample_or_duplicate, 1).val == folds[1].val);
 }
