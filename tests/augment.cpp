@@ -338,6 +338,16 @@ TEST_CASE("pipelines compose at compile time and presets model Augment and repro
   CHECK(vm[2].height == 16);
   CHECK(vm[4].width == 16);
 
+  // views() is view(0), view(1), ... on the same engine (PerViewAugment's contract).
+  STATIC_REQUIRE(radiossl::PerViewAugment<aug::RadioMultiCrop<2, 3>>);
+  Rng m1(77), m2(77);
+  const auto whole = multi.views(src, m1);
+  for (int k = 0; k < 5; ++k) CHECK(multi.view(k, src, m2).pixels == whole[static_cast<std::size_t>(k)].pixels);
+  Rng s1(78), s2(78);
+  const auto pair = sym.views(src, s1);
+  CHECK(sym.view(0, src, s2).pixels == pair[0].pixels);
+  CHECK(sym.view(1, src, s2).pixels == pair[1].pixels);
+
   const aug::Downstream down(aug::DownstreamOptions{.size = 32});
   const auto vd = down.views(src, a);
   REQUIRE(vd.size() == 1);

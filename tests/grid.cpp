@@ -126,6 +126,18 @@ TEST_CASE("grid presets and config files", "[grid]") {
   CHECK(c.cifar_stem);
   std::ofstream(dir / "negclip.json") << R"({"clip_sigma": -1})";
   CHECK_THROWS_WITH(c.merge_json(dir / "negclip.json"), Catch::Contains("clip_sigma must be >= 0"));
+  // solo-learn-radio's norm_channels: minmax by default; mixed enters the settings a resume checks.
+  CHECK(c.norm_channels == radiossl::data::ChannelMode::replicate);
+  CHECK_FALSE(c.result_settings().contains("norm_channels"));
+  std::ofstream(dir / "mixed.json") << R"({"norm_channels": "mixed"})";
+  c.merge_json(dir / "mixed.json");
+  CHECK(c.norm_channels == radiossl::data::ChannelMode::mixed);
+  CHECK(c.result_settings().at("norm_channels") == "mixed");
+  std::ofstream(dir / "badmix.json") << R"({"norm_channels": "asinh"})";
+  CHECK_THROWS_WITH(c.merge_json(dir / "badmix.json"), Catch::Contains("norm_channels must be"));
+  std::ofstream(dir / "minmax.json") << R"({"norm_channels": "minmax"})";
+  c.merge_json(dir / "minmax.json");
+  CHECK(c.norm_channels == radiossl::data::ChannelMode::replicate);
   std::ofstream(dir / "sets.json") << R"({"pretrain_sets": ["curated"], "smgps_maps": 3, "emu_maps": 0,
     "linear_only": true})";
   c.merge_json(dir / "sets.json");

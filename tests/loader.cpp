@@ -319,3 +319,47 @@ TEST_CASE("loader: batch memory is reused once dropped, and a kept batch outlive
   CHECK(torch::equal(kept->views[0], kept_copy));
   kept.reset();
 }
+
+namespace {
+
+/// Two untouched copies of the preprocessed cut-out, made one view at a time.
+struct IdentityPerView {
+  static constexpr int num_large_crops = 2;
+  static constexpr int num_small_crops = 0;
+  std::vector<Image> views(const Image& img, radiossl::Rng& rng) const { return {view(0, img, rng), view(1, img, rng)}; }
+  Image view(int, const Image& img, radiossl::Rng&) const { return img; }
+};
+
+/// The same, without view(k): the loader can only preprocess once per sample.
+struct IdentityWhole {
+  static constexpr int num_large_crops = 2;
+  static constexpr int num_small_crops = 0;
+  std::vector<Image> views(const Image& img, radiossl::Rng&) const { return {img, img}; }
+};
+
+}  // namespace
+
+TEST_CASE("loader: mixed stretches are drawn per view, as solo-learn-radio draws them", "[loader]") {
+  STATIC_REQUIRE(radiossl::PerViewAugment<IdentityPerView>);
+  STATIC_REQUIRE(!radiossl::PerViewAugment<IdentityWhole>);
+  const int n = 16;
+  data::LoaderOptions opt;
+  opt.batch_size = n;
+  opt.shuffle = false;
+  opt.preprocess.channel_mode = data::ChannelMode::mixed;
+  auto first_batch = [&](auto policy) {
+    data::Loader loader(data::MemorySource(ramp_images(n), labels_for(n)), policy, opt);
+    return run_epoch(loader, 0).front();
+  };
+  const auto per_view = first_batch(IdentityPerView{});
+  REQUIRE(per_view.views[0].size(1) == 3);
+  // ch1 is the plain min-max plane in every view; ch0 and ch2 differ between the two views of
+  // most samples (each has 8 chances in 9 to differ).
+  CHECK(torch::equal(per_view.views[0].select(1, 1), per_view.views[1].select(1, 1)));
+  int differing = 0;
+  for (int s = 0; s < n; ++s)
+    differing += !torch::equal(per_view.views[0][s], per_view.views[1][s]);
+  CHECK(differing >= n / 2);
+  const auto whole = first_batch(IdentityWhole{});
+  CHECK(torch::equal(whole.views[0], whole.views[1]));
+}

@@ -60,9 +60,11 @@ class RadioSymmetric {
   [[nodiscard]] std::vector<Image> views(const Image& img, Rng& rng) const {
     std::vector<Image> out;
     out.reserve(num_large_crops);
-    for (int i = 0; i < num_large_crops; ++i) out.push_back(pipeline_(img, rng));
+    for (int k = 0; k < num_large_crops; ++k) out.push_back(view(k, img, rng));
     return out;
   }
+  /// One view; every view is drawn the same way, so `k` does not matter.
+  [[nodiscard]] Image view(int /*k*/, const Image& img, Rng& rng) const { return pipeline_(img, rng); }
   [[nodiscard]] const Options& options() const { return options_; }
 
  private:
@@ -100,10 +102,11 @@ class RadioMultiCrop {
   [[nodiscard]] std::vector<Image> views(const Image& img, Rng& rng) const {
     std::vector<Image> out;
     out.reserve(NL + NS);
-    for (int i = 0; i < NL; ++i) out.push_back(large_(img, rng));
-    for (int i = 0; i < NS; ++i) out.push_back(small_(img, rng));
+    for (int k = 0; k < NL + NS; ++k) out.push_back(view(k, img, rng));
     return out;
   }
+  /// View `k`: large for k < NL, small after.
+  [[nodiscard]] Image view(int k, const Image& img, Rng& rng) const { return k < NL ? large_(img, rng) : small_(img, rng); }
   [[nodiscard]] const Options& options() const { return options_; }
 
  private:
@@ -136,7 +139,8 @@ class Downstream {
         pipeline_(RandomResizedCrop{o.size, o.scale_min, o.scale_max, 1.0, 1.0, o.interp},
                   RandomHorizontalFlip{o.flip_p}, RandomVerticalFlip{o.flip_p}) {}
 
-  [[nodiscard]] std::vector<Image> views(const Image& img, Rng& rng) const { return {pipeline_(img, rng)}; }
+  [[nodiscard]] std::vector<Image> views(const Image& img, Rng& rng) const { return {view(0, img, rng)}; }
+  [[nodiscard]] Image view(int /*k*/, const Image& img, Rng& rng) const { return pipeline_(img, rng); }
   [[nodiscard]] const Options& options() const { return options_; }
 
  private:
@@ -152,14 +156,16 @@ class Eval {
 
   explicit Eval(std::int64_t size = 224, data::Interp interp = data::Interp::bicubic) : resize_{size, interp} {}
 
-  [[nodiscard]] std::vector<Image> views(const Image& img, Rng& rng) const { return {resize_.make(img, rng)}; }
+  [[nodiscard]] std::vector<Image> views(const Image& img, Rng& rng) const { return {view(0, img, rng)}; }
+  [[nodiscard]] Image view(int /*k*/, const Image& img, Rng& rng) const { return resize_.make(img, rng); }
   [[nodiscard]] std::int64_t size() const { return resize_.size; }
 
  private:
   Resize resize_;
 };
 
-static_assert(Augment<RadioSymmetric> && Augment<RadioMultiCrop<2, 6>> && Augment<Downstream> && Augment<Eval>,
-              "the augmentation presets must model radiossl::Augment (concepts/augment.hpp)");
+static_assert(PerViewAugment<RadioSymmetric> && PerViewAugment<RadioMultiCrop<2, 6>> && PerViewAugment<Downstream> &&
+                  PerViewAugment<Eval>,
+              "the augmentation presets must model radiossl::PerViewAugment (concepts/augment.hpp)");
 
 }  // namespace radiossl::augment

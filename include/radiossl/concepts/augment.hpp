@@ -33,4 +33,21 @@ concept Augment = std::copy_constructible<A> && requires(const A a, const Image&
   { a.views(img, rng) } -> std::same_as<std::vector<Image>>;
 };
 
+/// \concept PerViewAugment
+/// An Augment that can also make its views one at a time.
+///
+/// Minimal definition: an Augment with `Image view(int k, const Image&, Rng&) const`, for k in
+/// [0, num_large_crops + num_small_crops).
+///
+/// Semantics: `views(img, rng)` equals calling `view(0, img, rng)`, `view(1, img, rng)`, ... in
+/// turn with the same `rng`. The loader uses it where each view starts from its own input, as
+/// solo-learn-radio's "mixed" stretches, drawn afresh for every view (methods.md 5.2).
+///
+/// Models: `augment::RadioSymmetric`, `augment::RadioMultiCrop<NL, NS>`, `augment::Downstream`,
+/// `augment::Eval`.
+template <class A>
+concept PerViewAugment = Augment<A> && requires(const A a, int k, const Image& img, Rng& rng) {
+  { a.view(k, img, rng) } -> std::same_as<Image>;
+};
+
 }  // namespace radiossl

@@ -384,6 +384,28 @@ class Loader {
       stats_.bad_names.push_back(name);
   }
 
+  /// The views of one raw cut-out. "Mixed" stretches are drawn afresh for every view, as
+  /// solo-learn-radio's AddNormChannels runs inside each view's transform (methods.md 5.2, 5.3):
+  /// the stretch-free part of preprocess runs once, then each view gets its own stretches before
+  /// its augmentation. An Augment without `view(k)` gets one draw per sample for all its views.
+  std::vector<Image> make_views(Image raw, Rng& rng) const {
+    if constexpr (PerViewAugment<A>) {
+      if (opt_.preprocess.channel_mode == ChannelMode::mixed) {
+        PreprocessOptions plain = opt_.preprocess;
+        plain.channel_mode = ChannelMode::replicate;
+        plain.channels = 1;
+        plain.stretch = Stretch::minmax;
+        const Image pre = preprocess(std::move(raw), plain);
+        std::vector<Image> out;
+        const int n = A::num_large_crops + A::num_small_crops;
+        out.reserve(static_cast<std::size_t>(n));
+        for (int k = 0; k < n; ++k) out.push_back(augment_.view(k, mixed_channels(pre, rng), rng));
+        return out;
+      }
+    }
+    return augment_.views(preprocess(std::move(raw), opt_.preprocess, &rng), rng);
+  }
+
   /// Loads, preprocesses and augments the samples of batch `b` and stacks them into tensors.
   /// Runs without the lock: plan_ and epoch_ do not change while workers run.
   Slot build(std::size_t b) {
@@ -408,8 +430,7 @@ class Loader {
                           : derive_seed({opt_.seed, static_cast<std::uint64_t>(epoch_), static_cast<std::uint64_t>(i),
                                          static_cast<std::uint64_t>(planned), static_cast<std::uint64_t>(draw)}));
         try {
-          Image pre = preprocess(source_.load(i), opt_.preprocess, &rng);
-          std::vector<Image> v = augment_.views(pre, rng);
+          std::vector<Image> v = make_views(source_.load(i), rng);
           if (static_cast<int>(v.size()) != expected)
             throw Error("augmentation returned " + std::to_string(v.size()) + " views, expected " + std::to_string(expected));
           samples.push_back({i, static_cast<std::int64_t>(source_.label(i)), std::move(v)});

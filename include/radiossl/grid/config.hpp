@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "radiossl/data/preprocess.hpp"
 #include "radiossl/error.hpp"
 #include "radiossl/eval/protocol.hpp"
 #include "radiossl/io/fits.hpp"
@@ -69,6 +70,10 @@ struct GridConfig {
   /// Floor every cut-out's background at median + clip_sigma x sigma before min-max, in pretraining
   /// and evaluation alike (data::PreprocessOptions::clip_sigma); 0, the paper's plain min-max, is off.
   double clip_sigma = 0.0;
+  /// The pretraining views' channels, solo-learn-radio's `norm_channels`: "minmax" (the paper: the
+  /// min-max plane in all three) or "mixed" (ch0 in {power, squared, sinh}, ch1 min-max, ch2 in
+  /// {log, sqrt, asinh}, drawn afresh for every view). Evaluation always uses min-max.
+  data::ChannelMode norm_channels = data::ChannelMode::replicate;
   /// Pad non-square labeled cut-outs to a square before evaluation's crops and resize
   /// (eval::EvalSettings::pad_square, solo-learn-radio's Pad2Square); false centre-crops them.
   bool pad_square = true;
@@ -251,6 +256,12 @@ struct GridConfig {
           if (!(clip_sigma >= 0.0))
             throw Error(file.string() + ": clip_sigma must be >= 0 (0: off), got " + std::to_string(clip_sigma));
         }
+        else if (key == "norm_channels") {
+          const auto name = v.get<std::string>();
+          if (name == "minmax") norm_channels = data::ChannelMode::replicate;
+          else if (name == "mixed") norm_channels = data::ChannelMode::mixed;
+          else throw Error(file.string() + ": norm_channels must be \"minmax\" or \"mixed\", got '" + name + "'");
+        }
         else if (key == "cifar_stem") cifar_stem = v.get<bool>();
         else if (key == "pad_square") pad_square = v.get<bool>();
         else if (key == "fits_plane") {
@@ -306,6 +317,8 @@ struct GridConfig {
     j["scale_blur"] = scale_blur;
     j["crop_min_scale"] = crop_min_scale;
     j["clip_sigma"] = clip_sigma;
+    // Only when not the default, so that folders made before the key existed still resume.
+    if (norm_channels == data::ChannelMode::mixed) j["norm_channels"] = "mixed";
     j["cifar_stem"] = cifar_stem;
     j["max_pretrain_images"] = max_pretrain_images;
     j["eval_size"] = eval_size;

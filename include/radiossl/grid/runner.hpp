@@ -403,6 +403,7 @@ class GridRunner {
           data::LoaderOptions lo;
           lo.num_workers = cfg_.workers;
           lo.preprocess.clip_sigma = cfg_.clip_sigma;
+          lo.preprocess.channel_mode = cfg_.norm_channels;
           lo.on_bad_file = [this](const std::string& name, const std::string& error) {
             log_ << "  bad file " << name << ": " << error << "\n";
           };
@@ -517,6 +518,10 @@ class GridRunner {
          << " sigma (sigma-clipped statistics) before min-max, in pretraining and evaluation (`clip_sigma`), a "
             "gentler form of MiraBest's own preprocessing (which zeroes pixels below 3 sigma); the paper normalises "
             "by plain min-max.\n\n";
+    if (cfg_.norm_channels == data::ChannelMode::mixed)
+      md << "Pretraining views had solo-learn-radio's \"mixed\" channels (`norm_channels`): a random stretch in "
+            "{power, squared, sinh}, the min-max plane and a random stretch in {log, sqrt, asinh}, drawn for every "
+            "view; the paper's runs use the min-max plane in all three. Evaluation used min-max.\n\n";
     if (!cfg_.pad_square)
       md << "Non-square labeled cut-outs were centre-cropped for evaluation (`pad_square` false); solo-learn-radio "
             "pads them to a square with zeros.\n\n";
