@@ -163,15 +163,27 @@ TEST_CASE("curated cut-outs: centred, sized by the factor, clipped at the edge",
   const auto& e = set.cutouts[1];
   CHECK(e.clipped);
   CHECK(e.x0 == 0);
-  CHECK(e.image.width == 12);           // side 20 from round(2 - 9.5) = -8: [-8, 12) cut to [0, 12)
-  CHECK(e.y0 == 88);
-  CHECK(e.image.height == 12);          // [88, 108) cut to [88, 100)
+  CHECK(e.image.width == 12);           // side 20 from ceil(2 - 10) = -8: [-8, 12) cut to [0, 12)
+  CHECK(e.y0 == 87);
+  CHECK(e.image.height == 13);          // ceil(97 - 10) = 87: [87, 107) cut to [87, 100)
   CHECK(e.image.at(0, 0) == map.at(e.y0, 0));
 
   const auto& v = set.cutouts[2];
   CHECK(v.image.width == 10);
   CHECK(std::fabs(v.x0 + 4.5 - 70.0) <= 0.5);
   CHECK(std::fabs(v.y0 + 4.5 - 30.0) <= 0.5);
+
+  // Where the centre falls on a pixel edge, the box starts where astropy's Cutout2D starts it:
+  // nddata.utils.overlap_slices((100,), (s,), (x,)) gives 8 for (10.5, 5), 8 for (10, 4), 9 for
+  // (10.5, 4), 8 for (10.25, 5) and 9 for (10.75, 4) (astropy 5.2, Debian).
+  for (const auto& [x, side, start] : std::vector<std::tuple<double, double, std::int64_t>>{
+           {10.5, 5, 8}, {10.0, 4, 8}, {10.5, 4, 9}, {10.25, 5, 8}, {10.75, 4, 9}}) {
+    INFO("x " << x << ", side " << side);
+    const auto one = curated_cutouts(map, {source("tie", x, 50, side, side)}, {.size_factor = 1.0});
+    REQUIRE(one.cutouts.size() == 1);
+    CHECK(one.cutouts[0].x0 == start);
+    CHECK(one.cutouts[0].y0 == 50 - static_cast<std::int64_t>(side) / 2);  // ceil(50 - s/2)
+  }
 
   const auto bigger = curated_cutouts(map, {sources[0]}, {.size_factor = 4.0});
   CHECK(bigger.cutouts.at(0).image.width == 40);

@@ -165,8 +165,8 @@ TEST_CASE("voc: boxes to 1.5x cut-outs, scaled to the image, rows flipped for FI
   const auto& c = from_picture.cutouts[0].image;
   CHECK(c.width == 15);  // ceil(1.5 x 10)
   CHECK(c.height == 15);
-  CHECK(c.at(0, 0) == picture.at(1, 8));  // starts at round(14.5 - 7), round(8 - 7), half away from 0
-  CHECK(c.at(7, 7) == picture.at(8, 15));
+  CHECK(c.at(0, 0) == picture.at(1, 7));  // starts at ceil(14.5 - 7.5), ceil(8 - 7.5), as astropy's Cutout2D
+  CHECK(c.at(7, 7) == picture.at(8, 14));
 
   // The same sky as FITS (rows from the bottom): the same pixels, rows in FITS order.
   frame.flip_rows = true;
@@ -182,7 +182,7 @@ TEST_CASE("voc: boxes to 1.5x cut-outs, scaled to the image, rows flipped for FI
   const auto clipped = radiossl::data::curated_cutouts(picture, {sb[1]}, crop);
   REQUIRE(clipped.cutouts.size() == 1);
   CHECK(clipped.cutouts[0].clipped);
-  CHECK(clipped.cutouts[0].image.width == 12);  // columns 28..39
+  CHECK(clipped.cutouts[0].image.width == 13);  // columns ceil(34.5 - 7.5) = 27..39
   CHECK_THROWS_WITH(io::voc_sources(a, io::VocFrame{}), Catch::Contains("needs the image size"));
 }
 
@@ -218,7 +218,7 @@ TEST_CASE("import_voc: a devkit to labeled cut-outs the readers take", "[voc]") 
   CHECK(set.labels == std::vector<std::int64_t>{0, 1, 2});
   const Image cut = io::load_image(set.paths[0]);
   CHECK(cut.width == 15);
-  CHECK(cut.at(0, 0) == picture.at(1, 8));
+  CHECK(cut.at(0, 0) == picture.at(1, 7));
   CHECK(io::load_image(set.paths[1]).pixels == cut.pixels);  // the 80 x 60 annotation's box, halved
 
   // From FITS: rows flipped (auto), so the cut-out is the picture's, upside down.

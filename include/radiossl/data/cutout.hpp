@@ -199,9 +199,10 @@ inline CutoutSet uncurated_cutouts(const Image& map, const UncuratedOptions& opt
 }
 
 /// Calls `sink(Cutout&&)` for each kept source cut-out. A source's box of side
-/// s = max(min_size, ceil(size_factor x max(bbox_w, bbox_h))) starts at round(x - (s - 1) / 2),
-/// so that its centre is the source's pixel position; it is clipped at the map edge (counted in
-/// n_clipped) and skipped when nothing of it is inside the map.
+/// s = max(min_size, ceil(size_factor x max(bbox_w, bbox_h))) starts at ceil(x - s / 2), as
+/// astropy's Cutout2D places it (nddata.utils.overlap_slices), so that its centre is within half a
+/// pixel of the source's position and a tie goes the same way as in astropy; it is clipped at the
+/// map edge (counted in n_clipped) and skipped when nothing of it is inside the map.
 inline CutoutStats for_each_curated(const Image& map, const std::vector<io::Source>& sources,
                                     const CuratedOptions& opt,
                                     const std::function<void(Cutout&&)>& sink) {
@@ -212,9 +213,9 @@ inline CutoutStats for_each_curated(const Image& map, const std::vector<io::Sour
     const double extent = opt.size_factor * std::max(s.bbox_w, s.bbox_h);
     const auto side = std::max<std::int64_t>(std::max<std::int64_t>(opt.min_size, 1),
                                              static_cast<std::int64_t>(std::ceil(extent - 1e-9)));
-    const double half = static_cast<double>(side - 1) / 2.0;
-    const auto bx0 = static_cast<std::int64_t>(std::llround(s.x - half));
-    const auto by0 = static_cast<std::int64_t>(std::llround(s.y - half));
+    const double half = static_cast<double>(side) / 2.0;
+    const auto bx0 = static_cast<std::int64_t>(std::ceil(s.x - half));
+    const auto by0 = static_cast<std::int64_t>(std::ceil(s.y - half));
     const auto x0 = std::max<std::int64_t>(0, bx0), y0 = std::max<std::int64_t>(0, by0);
     const auto x1 = std::min<std::int64_t>(map.width, bx0 + side);
     const auto y1 = std::min<std::int64_t>(map.height, by0 + side);
