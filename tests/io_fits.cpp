@@ -706,6 +706,22 @@ TEST_CASE("Wcs: projections round-trip, legacy headers parse, copies are indepen
                          card("CD2_1", "4.0E-4") + card("CD2_2", "3.0E-4");
   CHECK(Wcs::from_header(cd).pixel_scale_deg() == Approx(5e-4));
 
+  // Swapped celestial axes (CTYPE1 = DEC, some reprojected maps): longitude and latitude still come
+  // out in that order. Reference: astropy 5.2 (Debian), WCS(header).all_pix2world(..., 0), whose
+  // world order is the header's (DEC, RA).
+  const std::string swapped = card("CTYPE1", "'DEC--TAN'") + card("CTYPE2", "'RA---TAN'") +
+                              card("CRVAL1", "-30.0") + card("CRVAL2", "150.0") + card("CRPIX1", "20.0") +
+                              card("CRPIX2", "25.0") + card("CDELT1", "1.0E-3") + card("CDELT2", "-1.0E-3");
+  const auto sw = Wcs::from_header(swapped);
+  INFO(sw.problem());
+  REQUIRE(sw.valid());
+  const auto [sra, sdec] = sw.pixel_to_sky(5.5, 3.25);
+  CHECK(sra == Approx(150.023963294620).margin(1e-9));
+  CHECK(sdec == Approx(-30.013497829253).margin(1e-9));
+  const auto [sx, sy] = sw.sky_to_pixel(150.02, -29.99);
+  CHECK(sx == Approx(28.9984889067).margin(1e-7));
+  CHECK(sy == Approx(6.6777461552).margin(1e-7));
+
   // No WCS at all, or only linear axes: invalid, and the methods say why.
   const auto none = Wcs::from_header(card("NAXIS", "2"));
   CHECK_FALSE(none.valid());
