@@ -22,6 +22,7 @@
 #include "radiossl/concepts/backbone.hpp"
 #include "radiossl/error.hpp"
 #include "radiossl/torch_fwd.hpp"
+#include "support/fits_fixture.hpp"
 #include "support/tensor_compare.hpp"
 
 namespace bb = radiossl::backbone;
@@ -48,20 +49,6 @@ std::set<std::string> state_names(B& b) {
 }
 
 /// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() /
-           ("radiossl_backbone_" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 torch::IValue load_pickle(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -413,11 +400,11 @@ TEST_CASE("backbone::stem_conv2d: one replicated plane gives the three-plane con
 /// non-trivial BatchNorm statistics), an input and its eval-mode features. Empty path: no
 /// torchvision in /usr/bin/python3.
 const std::filesystem::path& python_weights() {
-  static TempDir dir;
+  static radiossl::test::TempDir dir;
   static const std::filesystem::path result = [] {
     if (std::system("/usr/bin/python3 -c 'import torchvision' > /dev/null 2>&1") != 0)
       return std::filesystem::path();
-    const auto script = dir.path / "save.py";
+    const auto script = dir / "save.py";
     std::ofstream(script) << R"(import sys, torch, torchvision
 torch.manual_seed(7)
 out = sys.argv[1]
@@ -437,9 +424,9 @@ for name, ctor in (("resnet18", torchvision.models.resnet18), ("resnet50", torch
     torch.save({"x": x, "y": y, "keys": "\n".join(k for k in m.state_dict())}, f"{out}/{name}_io.pt")
 )";
     const std::string cmd =
-        "OMP_NUM_THREADS=1 /usr/bin/python3 " + script.string() + " " + dir.path.string() + " > /dev/null 2>&1";
+        "OMP_NUM_THREADS=1 /usr/bin/python3 " + script.string() + " " + dir.path().string() + " > /dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("the torchvision script failed");
-    return dir.path;
+    return dir.path();
   }();
   return result;
 }

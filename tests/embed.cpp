@@ -1,7 +1,6 @@
 /// @file
 /// examples/embed end to end: features of FITS cut-outs from a CSV manifest or a directory, as CSV
 /// and .npy, equal to those the evaluation computes in-process; bad files and bad options.
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -20,6 +19,7 @@
 #include "radiossl/io/fits.hpp"
 #include "radiossl/io/manifest.hpp"
 #include "radiossl/io/npy.hpp"
+#include "support/fits_fixture.hpp"
 
 namespace fs = std::filesystem;
 using namespace radiossl;
@@ -29,19 +29,6 @@ namespace {
 const std::string embed_exe = RADIOSSL_BINARY_DIR "/examples/embed";
 
 /// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("radiossl_embed_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
 /// Runs `args` through embed with stderr to `err`; the exit code.
 int run_embed(const std::string& args, const fs::path& err) {
   const int rc = std::system((embed_exe + " " + args + " > /dev/null 2> " + err.string()).c_str());
@@ -81,8 +68,8 @@ Image cutout(unsigned seed) {
 }  // namespace
 
 TEST_CASE("embed: manifest -> CSV and .npy features equal to the evaluation's", "[embed]") {
-  TempDir dir;
-  const auto data = dir.path / "data";  // the cut-outs only: outputs (.npy) elsewhere
+  test::TempDir dir;
+  const auto data = dir / "data";  // the cut-outs only: outputs (.npy) elsewhere
   fs::create_directories(data);
   const std::vector<std::string> good{"a.fits", "b.fits", "c.fits", "d.fits"};
   const std::vector<std::string> classes{"FRI", "FRII", "FRI", "FRII"};
@@ -98,11 +85,11 @@ TEST_CASE("embed: manifest -> CSV and .npy features equal to the evaluation's", 
                                               "c.fits,FRI\nbroken.fits,FRI\nd.fits,FRII\n";
   torch::manual_seed(7);
   backbone::ResNet18 net;
-  backbone::save_backbone(net, dir.path / "r18.pt");
+  backbone::save_backbone(net, dir / "r18.pt");
 
-  const auto err = dir.path / "err.txt";
-  const auto out = dir.path / "out" / "feat";
-  REQUIRE(run_embed("--data " + (data / "manifest.csv").string() + " --weights " + (dir.path / "r18.pt").string() +
+  const auto err = dir / "err.txt";
+  const auto out = dir / "out" / "feat";
+  REQUIRE(run_embed("--data " + (data / "manifest.csv").string() + " --weights " + (dir / "r18.pt").string() +
                         " --size 32 --batch 2 --threads 1 --out " + out.string(),
                     err) == 0);
   const auto log = read_text(err);
@@ -149,8 +136,8 @@ TEST_CASE("embed: manifest -> CSV and .npy features equal to the evaluation's", 
   CHECK(expected.abs().sum().item<double>() > 0.0);  // not a trivially equal all-zero output
 
   SECTION("--no-winograd: LibTorch's direct convolutions, as the in-process features; the default differs by rounding only") {
-    const auto direct_out = dir.path / "direct";
-    REQUIRE(run_embed("--data " + (data / "manifest.csv").string() + " --weights " + (dir.path / "r18.pt").string() +
+    const auto direct_out = dir / "direct";
+    REQUIRE(run_embed("--data " + (data / "manifest.csv").string() + " --weights " + (dir / "r18.pt").string() +
                           " --size 32 --batch 2 --threads 1 --no-winograd --out " + direct_out.string(),
                       err) == 0);
     const Image direct = io::read_npy(direct_out.string() + ".npy");
@@ -165,7 +152,9 @@ TEST_CASE("embed: manifest -> CSV and .npy features equal to the evaluation's", 
         to_default = std::max(to_default, std::abs(v - static_cast<double>(npy.at(i, j))));
       }
     REQUIRE(largest > 0.0);
-    CHECK(to_expected <= 1e-6 * largest);
+    // Direct convolutions at batch 2 (embed) and 3 (here) may take different oneDNN kernels: 1.06e-6
+    // of the largest feature on a 2-core AVX2 EPYC (no Winograd there), 1e-6 passed on AVX-512.
+    CHECK(to_expected <= 3e-6 * largest);
     CHECK(to_default <= 1e-5 * largest);
     // At 32 px layer1's maps are 8 x 8, where the default runs Winograd's transforms, which round
     // differently: identical outputs would mean the default did not use them.
@@ -176,10 +165,10 @@ TEST_CASE("embed: manifest -> CSV and .npy features equal to the evaluation's", 
   SECTION("a directory, searched recursively, with L2-normalised rows") {
     fs::create_directories(data / "FRI");
     fs::copy_file(data / "a.fits", data / "FRI" / "e.fits");
-    REQUIRE(run_embed("--data " + data.string() + " --weights " + (dir.path / "r18.pt").string() +
-                          " --size 32 --batch 4 --threads 1 --l2-normalize --out " + (dir.path / "dir").string(),
+    REQUIRE(run_embed("--data " + data.string() + " --weights " + (dir / "r18.pt").string() +
+                          " --size 32 --batch 4 --threads 1 --l2-normalize --out " + (dir / "dir").string(),
                       err) == 0);
-    const auto drows = read_csv(dir.path / "dir.csv");
+    const auto drows = read_csv(dir / "dir.csv");
     REQUIRE(drows.size() == 1 + 5);  // FRI/e, a, b, c, d (broken.fits skipped)
     CHECK(drows[1][0] == (data / "FRI" / "e.fits").string());
     CHECK(drows[1][1] == "FRI");
@@ -195,30 +184,30 @@ TEST_CASE("embed: manifest -> CSV and .npy features equal to the evaluation's", 
 }
 
 TEST_CASE("embed: missing weights, unknown options and a missing input", "[embed]") {
-  TempDir dir;
-  io::write_fits(dir.path / "a.fits", cutout(1));
-  const auto err = dir.path / "err.txt";
-  const auto data = " --data " + dir.path.string() + " --size 32 --out " + (dir.path / "f").string();
+  test::TempDir dir;
+  io::write_fits(dir / "a.fits", cutout(1));
+  const auto err = dir / "err.txt";
+  const auto data = " --data " + dir.path().string() + " --size 32 --out " + (dir / "f").string();
 
-  CHECK(run_embed(data + " --weights " + (dir.path / "nope.pt").string(), err) == 1);
+  CHECK(run_embed(data + " --weights " + (dir / "nope.pt").string(), err) == 1);
   CHECK(read_text(err).find("nope.pt") != std::string::npos);
-  CHECK(!fs::exists(dir.path / "f.csv"));
+  CHECK(!fs::exists(dir / "f.csv"));
 
   // Each run loads LibTorch (~1-2 s): only the distinct exit paths, not every bad value.
   CHECK(run_embed(data + " --frobnicate 3", err) == 2);
   CHECK(read_text(err).find("unknown argument '--frobnicate'") != std::string::npos);
   CHECK(run_embed(data + " --clip-sigma -1", err) == 2);
   CHECK(read_text(err).find("--clip-sigma: expected a number >= 0, got '-1'") != std::string::npos);
-  CHECK(run_embed("--data " + (dir.path / "none").string(), err) == 2);
+  CHECK(run_embed("--data " + (dir / "none").string(), err) == 2);
   CHECK(read_text(err).find("none: no such file or directory") != std::string::npos);
 
   // Weights of a CIFAR-stem backbone (a grid run with cifar_stem) need --cifar-stem.
   backbone::ResNet18 cifar(backbone::ResNetOptions().cifar_stem(true));
-  backbone::save_backbone(cifar, dir.path / "cifar.pt");
-  const auto cifar_weights = data + " --weights " + (dir.path / "cifar.pt").string();
+  backbone::save_backbone(cifar, dir / "cifar.pt");
+  const auto cifar_weights = data + " --weights " + (dir / "cifar.pt").string();
   CHECK(run_embed(cifar_weights, err) == 1);
   CHECK(read_text(err).find("shape of 'conv1.weight' is [64, 3, 3, 3] in the file but [64, 3, 7, 7] here") !=
         std::string::npos);
   CHECK(run_embed(cifar_weights + " --cifar-stem", err) == 0);
-  CHECK(read_csv(dir.path / "f.csv").at(0).size() == 2 + 512);
+  CHECK(read_csv(dir / "f.csv").at(0).size() == 2 + 512);
 }
