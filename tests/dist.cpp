@@ -33,6 +33,7 @@
 #include "radiossl/loss/dino.hpp"
 #include "radiossl/loss/nt_xent.hpp"
 #include "radiossl/method/simclr.hpp"
+#include "radiossl/method/swav.hpp"
 #include "radiossl/optim/lars.hpp"
 #include "radiossl/trainer.hpp"
 #include "support/loopback.hpp"
@@ -261,8 +262,22 @@ struct WithBadFiles {
 method::SimCLROptions small_simclr() { return method::SimCLROptions().proj_hidden_dim(64).proj_output_dim(32); }
 augment::RadioSymmetric small_augment() { return augment::RadioSymmetric(augment::PretrainOptions{.size = 32}); }
 
+using SwAVTrainer = Trainer<backbone::ResNet18, method::SwAV, augment::RadioSymmetric, optim::LARS>;
+
+/// SwAV with its queue in use from the first step: 8 rows per rank of 2, full after 2 steps of 4.
+method::SwAVOptions small_swav() {
+  return method::SwAVOptions()
+      .proj_hidden_dim(64)
+      .proj_output_dim(32)
+      .num_prototypes(16)
+      .queue_size(16)
+      .epoch_queue_starts(0)
+      .freeze_prototypes_epochs(0);
+}
+
 /// All parameters and buffers of the backbone and method in one flat double tensor.
-torch::Tensor flat_state(DistTrainer& t) {
+template <class T>
+torch::Tensor flat_state(T& t) {
   std::vector<torch::Tensor> parts;
   for (auto& p : t.backbone()->parameters()) parts.push_back(p.detach().reshape(-1).to(torch::kDouble));
   for (auto& b : t.backbone()->buffers()) parts.push_back(b.detach().reshape(-1).to(torch::kDouble));
@@ -644,6 +659,19 @@ TEST_CASE("dist: worker rank (launched by the [dist] tests)", "[.dist_worker]") 
       for (auto& p : trainer.method()->parameters()) parts.push_back(p.detach().reshape(-1));
       torch::save(torch::cat(parts), (out / ("rank" + std::to_string(rank) + ".pt")).string());
       if (synced > 0 && not_synced == 0) write_text(status, err.empty() ? "ok" : err);
+    } else if (mode.rfind("swav_", 0) == 0) {
+      // swav_straight: 5 steps; swav_first: 2 steps and a checkpoint; swav_resume: from it to 5.
+      const bool split = mode != "swav_straight";
+      auto o = worker_options(out / (split ? "split" : "straight")).stop_after_steps(mode == "swav_first" ? 2 : 5);
+      if (mode == "swav_resume") o.resume_from((out / "split" / "last.ckpt").string());
+      SwAVTrainer trainer(o, small_swav(), optim::LarsOptions(), small_augment());
+      data::LoaderOptions lo;
+      lo.num_workers = 0;
+      trainer.fit(data::MemorySource(random_images(48, 40)), lo);
+      const auto tag = mode + "_rank" + std::to_string(rank);
+      torch::save(flat_state(trainer), (out / (tag + ".pt")).string());
+      torch::save(trainer.method()->queue.clone(), (out / (tag + "_queue.pt")).string());
+      write_text(status, "ok step " + std::to_string(trainer.global_step()));
     } else {  // "kill" / "stop": rank 1 dies or freezes after one step, rank 0 goes on
       DistTrainer trainer(worker_options(out / "unused"), small_simclr(), optim::LarsOptions(), small_augment());
       const Views views{torch::rand({4, 3, 32, 32}), torch::rand({4, 3, 32, 32})};
@@ -694,6 +722,46 @@ TEST_CASE("dist: two ranks on loopback Gloo train identical replicas and only ra
     one.fit(data::MemorySource(random_images(48, 40)), lo);
     CHECK(one.global_step() == 7);
   }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("dist: a 2-rank SwAV run resumed from its checkpoint equals the uninterrupted one, each rank's queue its own",
+          "[dist]") {
+  if (!radiossl::test::gloo_or_warn(dist::gloo_built)) return;
+  const fs::path dir = fresh_dir("swav");
+  auto run = [&](const std::string& mode, const std::string& steps) {
+    auto ranks = launch(mode, dir, 2, 30.0);
+    wait_all(ranks, 90.0);
+    INFO(mode << " rank 0 log:\n" << slurp(dir / "rank0.log") << "\nrank 1 log:\n" << slurp(dir / "rank1.log"));
+    REQUIRE(exited_ok(ranks[0]));
+    REQUIRE(exited_ok(ranks[1]));
+    CHECK(slurp(dir / "rank0.status") == "ok step " + steps);
+    CHECK(slurp(dir / "rank1.status") == "ok step " + steps);
+  };
+  run("swav_straight", "5");
+  run("swav_first", "2");
+  run("swav_resume", "5");
+  auto load = [&](const std::string& name) {
+    torch::Tensor t;
+    torch::load(t, (dir / (name + ".pt")).string());
+    return t;
+  };
+  // The two ranks fill their queues from different samples: they must not resume with rank 0's.
+  CHECK_FALSE(torch::equal(load("swav_straight_rank0_queue"), load("swav_straight_rank1_queue")));
+  for (const std::string r : {"0", "1"}) {
+    INFO("rank " << r);
+    CHECK(torch::equal(load("swav_resume_rank" + r + "_queue"), load("swav_straight_rank" + r + "_queue")));
+    CHECK(torch::equal(load("swav_resume_rank" + r), load("swav_straight_rank" + r)));
+  }
+
+  // One process resumes the 2-rank checkpoint (step 5) with both ranks' rows: 8 + 8 = its whole
+  // queue of 16.
+  SwAVTrainer one(worker_options(dir / "one"), small_swav(), optim::LarsOptions(), small_augment());
+  one.load_checkpoint(dir / "split" / "last.ckpt");
+  const torch::Tensor q = one.method()->queue;
+  REQUIRE(q.size(1) == 16);
+  CHECK(torch::equal(q.narrow(1, 0, 8), load("swav_resume_rank0_queue")));
+  CHECK(torch::equal(q.narrow(1, 8, 8), load("swav_resume_rank1_queue")));
   fs::remove_all(dir);
 }
 

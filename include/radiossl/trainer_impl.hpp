@@ -277,8 +277,11 @@ class TrainerImpl {
 
     if constexpr (requires { method_->on_train_start(backbone_); }) method_->on_train_start(backbone_);
     if (!options_.resume_from().empty()) load_checkpoint(options_.resume_from());
-    // Every replica starts from rank 0's state (initialisation or checkpoint).
-    dist::broadcast_state({backbone_.ptr().get(), method_.ptr().get()});
+    // Every replica starts from rank 0's state (initialisation or checkpoint), but for the parts
+    // each rank holds of its own (SwAV's queue).
+    std::vector<torch::Tensor> own;
+    for (auto& shard : rank_shards()) own.push_back(shard.tensor);
+    dist::broadcast_state({backbone_.ptr().get(), method_.ptr().get()}, own);
 
     const bool main = rank_ == 0;
     if (main) std::filesystem::create_directories(options_.out_dir());
@@ -408,6 +411,13 @@ class TrainerImpl {
   /// replicas are identical); other ranks just remember the path.
   void save_checkpoint(std::filesystem::path path = {}) {
     if (path.empty()) path = std::filesystem::path(options_.out_dir()) / "last.ckpt";
+    // Every rank's part of the per-rank state, gathered along its split (a collective: every rank
+    // saves at the same steps).
+    std::vector<std::pair<std::string, torch::Tensor>> shards;
+    for (auto& shard : rank_shards()) {
+      const torch::Tensor first = shard.tensor.detach().movedim(shard.dim, 0).contiguous();
+      shards.emplace_back(shard.name, radiossl::detail::all_gather(first).movedim(0, shard.dim).contiguous());
+    }
     if (rank_ != 0) {
       last_checkpoint_ = path;
       return;
@@ -428,6 +438,7 @@ class TrainerImpl {
       optimizer_->optimizer().save(sub);
       ar.write("optimizer", sub);
     }
+    for (const auto& [name, all_ranks] : shards) ar.write("method_ranks/" + name, all_ranks);
     ar.write("trainer/global_step", torch::tensor(global_step_));
     ar.write("trainer/steps_per_epoch", torch::tensor(steps_per_epoch_));
     ar.write("trainer/epochs", torch::tensor(options_.epochs()));
@@ -481,6 +492,19 @@ class TrainerImpl {
     } catch (const c10::Error& e) {
       throw Error("Trainer: cannot restore checkpoint " + path.string() + ": " + e.what_without_backtrace());
     }
+    // Each rank takes its own part of the per-rank state, split again for this world size; where
+    // the rows do not split evenly the method decides (SwAV starts an empty queue). Checkpoints
+    // without it (rank 0's part only) leave rank 0's part on every rank.
+    for (auto& shard : rank_shards()) {
+      torch::Tensor all_ranks;
+      if (!ar.try_read("method_ranks/" + shard.name, all_ranks)) continue;
+      const std::int64_t rows = all_ranks.size(shard.dim);
+      if (rows % world_ != 0) continue;
+      torch::NoGradGuard no_grad;
+      shard.tensor.set_(all_ranks.narrow(shard.dim, rank_ * (rows / world_), rows / world_)
+                            .to(shard.tensor.device())
+                            .contiguous());
+    }
     torch::Tensor step, per_epoch, epochs, seed, rng;
     ar.read("trainer/global_step", step);
     ar.read("trainer/steps_per_epoch", per_epoch);
@@ -518,6 +542,12 @@ class TrainerImpl {
 
   B& backbone() { return backbone_; }
   M& method() { return method_; }
+
+  /// The method's per-rank buffers (`rank_shards`, concepts/method.hpp); none for most methods.
+  std::vector<RankShard> rank_shards() {
+    if constexpr (requires { method_->rank_shards(); }) return method_->rank_shards();
+    else return {};
+  }
   A& augment() { return augment_; }
   O& optimizer() { return *optimizer_; }
   [[nodiscard]] const TrainerOptions& options() const { return options_; }

@@ -17,6 +17,16 @@ namespace radiossl {
 /// each [N, C, H, W].
 using Views = std::vector<torch::Tensor>;
 
+/// A buffer of which each rank holds its own part, split along `dim` (SwAV's queue: queue_size /
+/// world_size rows per process). A method lists them with the optional `rank_shards()` hook: the
+/// Trainer keeps them out of the start-of-run broadcast and saves every rank's part in the
+/// checkpoint, so that each rank resumes with its own.
+struct RankShard {
+  std::string name;
+  torch::Tensor tensor;
+  std::int64_t dim = 0;
+};
+
 /// What one training step returns: the loss to minimise and scalars worth logging.
 struct StepOutput {
   torch::Tensor loss;
@@ -41,7 +51,8 @@ struct StepOutput {
 /// `on_train_start(B&)`, `on_after_backward(B&)` (between the gradient averaging and the optimizer
 /// step: gradient clipping), `on_step_end(B&, double progress)` (progress in [0, 1] drives the EMA
 /// tau schedule) and `on_epoch_start(int64_t epoch, int64_t epochs)` (per-epoch schedules: DINO's
-/// teacher temperature, last-layer and prototype freezing, SwAV's queue).
+/// teacher temperature, last-layer and prototype freezing, SwAV's queue), and
+/// `std::vector<RankShard> rank_shards()` (per-rank buffers, above).
 ///
 /// Models: `method::SimCLR`, `method::BYOL`, `method::DINO`, `method::WMSE`, `method::SwAV`,
 /// `method::All4One`.

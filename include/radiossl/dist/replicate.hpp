@@ -70,11 +70,17 @@ inline void broadcast_tensors(const std::vector<torch::Tensor>& tensors,
 
 /// Copies rank 0's parameters and buffers into every rank's `modules` (same architecture on
 /// every rank), so that all replicas start identical whatever each rank's initialisation drew.
-inline void broadcast_state(const std::vector<torch::nn::Module*>& modules) {
+/// Buffers in `per_rank` (each rank's own part of a split state, SwAV's queue) are left alone.
+inline void broadcast_state(const std::vector<torch::nn::Module*>& modules,
+                            const std::vector<torch::Tensor>& per_rank = {}) {
+  auto own = [&](const torch::Tensor& b) {
+    return std::any_of(per_rank.begin(), per_rank.end(), [&](const torch::Tensor& t) { return t.is_same(b); });
+  };
   std::vector<torch::Tensor> all;
   for (auto* m : modules) {
     for (auto& p : m->parameters()) all.push_back(p);
-    for (auto& b : m->buffers()) all.push_back(b);
+    for (auto& b : m->buffers())
+      if (!own(b)) all.push_back(b);
   }
   broadcast_tensors(all);
 }

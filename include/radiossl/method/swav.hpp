@@ -43,7 +43,8 @@ struct SwAVOptions {
 /// norm with g = 1 frozen), Sinkhorn codes of the large crops (with the queue once active) and
 /// swapped prediction over all crops.
 ///
-/// State saved with the module: `queue` [2, queue_size, D] and `epoch`.
+/// State saved with the module: `queue` [2, queue_size / world_size, D] and `epoch`; the Trainer
+/// saves every rank's queue (`rank_shards`).
 class SwAVImpl : public torch::nn::Cloneable<SwAVImpl> {
  public:
   using Options = SwAVOptions;
@@ -131,6 +132,10 @@ class SwAVImpl : public torch::nn::Cloneable<SwAVImpl> {
   }
 
   const Options& options() const { return options_; }
+
+  /// The queue is per process (queue_size / world_size rows each, solo-learn's split): each rank
+  /// keeps and resumes its own rows.
+  std::vector<RankShard> rank_shards() { return {{"queue", queue, 1}}; }
 
   torch::nn::Sequential projector{nullptr};
   WeightNormLinear prototypes{nullptr};
