@@ -542,12 +542,6 @@ class TrainerImpl {
 
   B& backbone() { return backbone_; }
   M& method() { return method_; }
-
-  /// The method's per-rank buffers (`rank_shards`, concepts/method.hpp); none for most methods.
-  std::vector<RankShard> rank_shards() {
-    if constexpr (requires { method_->rank_shards(); }) return method_->rank_shards();
-    else return {};
-  }
   A& augment() { return augment_; }
   O& optimizer() { return *optimizer_; }
   [[nodiscard]] const TrainerOptions& options() const { return options_; }
@@ -564,6 +558,12 @@ class TrainerImpl {
   [[nodiscard]] const std::vector<double>& base_lrs() const { return base_lrs_; }
 
  private:
+  /// The method's per-rank buffers (`rank_shards`, concepts/method.hpp); none for most methods.
+  std::vector<RankShard> rank_shards() {
+    if constexpr (requires { method_->rank_shards(); }) return method_->rank_shards();
+    else return {};
+  }
+
   /// Returns on every rank once rank 0's last checkpoint is written, so that a program may read
   /// it right after fit() on any rank.
   void wait_for_all() {
