@@ -3,12 +3,15 @@
 /// 224 px, batch 32, 2 threads, forward alone and forward + backward: the stem's max-pool
 /// (backbone/max_pool.hpp) and first convolution (backbone/stem_conv.hpp: one replicated plane,
 /// against LibTorch's convolution of the three planes and of the one plane with the summed weight).
-/// Run: radiossl_bench --benchmark_filter='max_pool|stem_conv'
+/// Also ResNet-18's four 3x3 stride-1 convolution shapes by radiossl's AVX2 Winograd
+/// (backbone/winograd_avx2.hpp) against LibTorch's direct convolution, in both layouts.
+/// Run: radiossl_bench --benchmark_filter='max_pool|stem_conv|conv3x3'
 
 #include <benchmark/benchmark.h>
 
 #include "radiossl/backbone/max_pool.hpp"
 #include "radiossl/backbone/stem_conv.hpp"
+#include "radiossl/backbone/winograd_avx2.hpp"
 #include "radiossl/detail/malloc.hpp"
 #include "radiossl/torch_fwd.hpp"
 
@@ -69,5 +72,40 @@ BENCHMARK_TEMPLATE(BM_stem_conv, true, false)->Unit(benchmark::kMillisecond)->Us
 BENCHMARK_TEMPLATE(BM_stem_conv, false, false)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_stem_conv, true, true)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_stem_conv, false, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// ResNet-18's 3x3 stride-1 convolutions at 224 px, batch 32: channels = state.range(0), map side
+/// 56 * 64 / channels; state.range(1): channels_last.
+template <bool Ours, bool Backward>
+void BM_conv3x3(benchmark::State& state) {
+  torch::set_num_threads(2);
+  radiossl::detail::keep_freed_memory(radiossl::detail::KeepFreed::everything);
+  namespace bb = radiossl::backbone;
+  if (Ours && !bb::detail::winograd_avx2_available()) {
+    state.SkipWithError("no AVX2 on this CPU");
+    return;
+  }
+  torch::manual_seed(0);
+  const std::int64_t c = state.range(0), side = 56 * 64 / c;
+  const auto format = state.range(1) != 0 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  const torch::Tensor x = torch::randn({32, c, side, side}).contiguous(format).requires_grad_(Backward);
+  const torch::Tensor w = (torch::randn({c, c, 3, 3}) * 0.05).contiguous(format).requires_grad_(Backward);
+  time_op<Backward>(state, x, [&] {
+    w.mutable_grad() = torch::Tensor();
+    return Ours ? bb::detail::WinogradAvx2ConvFunction::apply(x, w) : torch::conv2d(x, w, {}, 1, 1);
+  });
+  state.SetLabel(std::string(Ours ? "radiossl Winograd" : "libtorch direct") +
+                 (state.range(1) != 0 ? ", channels_last" : ", nchw"));
+}
+
+void conv3x3_shapes(benchmark::internal::Benchmark* b) {
+  for (const std::int64_t cl : {0, 1})
+    for (const std::int64_t c : {64, 128, 256, 512}) b->Args({c, cl});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK_TEMPLATE(BM_conv3x3, true, false)->Apply(conv3x3_shapes);
+BENCHMARK_TEMPLATE(BM_conv3x3, false, false)->Apply(conv3x3_shapes);
+BENCHMARK_TEMPLATE(BM_conv3x3, true, true)->Apply(conv3x3_shapes);
+BENCHMARK_TEMPLATE(BM_conv3x3, false, true)->Apply(conv3x3_shapes);
 
 }  // namespace

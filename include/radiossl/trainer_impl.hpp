@@ -96,10 +96,11 @@ struct TrainerOptions {
   /// channels_last activations and weights; unset: on for CUDA, and on a CPU where the backbone
   /// says it is faster there (`B::Impl::channels_last_on_cpu`: ResNet-50 yes, ResNet-18 no).
   TORCH_ARG(std::optional<bool>, channels_last) = std::nullopt;
-  /// On a CPU, run the backbone's 3x3 stride-1 convolutions by Winograd's algorithm on oneDNN
-  /// (backbone/winograd_conv.hpp: about twice as fast as LibTorch's direct ones, outputs within
-  /// about 1e-6 of their largest value); unset: on where available (backbone::winograd_available()). true where
-  /// it is not available is an error. Teachers held by the method follow the backbone.
+  /// On a CPU, run the backbone's 3x3 stride-1 convolutions by Winograd's algorithm: oneDNN's on
+  /// AVX-512 (backbone/winograd_conv.hpp: about twice as fast as LibTorch's direct ones), radiossl's
+  /// own on AVX2 for the shapes where it is faster (backbone/winograd_avx2.hpp); outputs within
+  /// about 1e-6 of their largest value. Unset: on where available (backbone::winograd_available()).
+  /// true where it is not available is an error. Teachers held by the method follow the backbone.
   TORCH_ARG(std::optional<bool>, winograd) = std::nullopt;
   /// bf16 autocast of the forward pass; unset: on for CUDA only.
   TORCH_ARG(std::optional<bool>, bf16_autocast) = std::nullopt;
@@ -625,7 +626,7 @@ class TrainerImpl {
     }
     if (options_.winograd().value_or(false) && !cuda && !backbone::winograd_available())
       throw Error("TrainerOptions::winograd: this build or CPU has no Winograd convolutions (they need oneDNN's "
-                  "headers when radiossl is built, Debian: libdnnl-dev, and an AVX-512 CPU)");
+                  "headers when radiossl is built, Debian: libdnnl-dev, and an AVX-512 CPU, or else an AVX2 CPU)");
     const bool winograd = !cuda && options_.winograd().value_or(backbone::winograd_available());
     winograd_ = backbone::set_winograd(*backbone_.ptr(), winograd) > 0 && winograd;
     backbone::set_winograd(*method_.ptr(), winograd);

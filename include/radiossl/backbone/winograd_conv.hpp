@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "radiossl/backbone/winograd_avx2.hpp"
 #include "radiossl/torch_fwd.hpp"
 
 #include <torch/csrc/autograd/custom_function.h>
@@ -235,9 +236,9 @@ struct WinogradConvFunction : torch::autograd::Function<WinogradConvFunction> {
 
 }  // namespace detail
 
-/// Whether this build and CPU run 3x3 convolutions by Winograd (oneDNN headers found at build
-/// time, and oneDNN has the kernel for this CPU: AVX-512).
-inline bool winograd_available() {
+/// Whether oneDNN's Winograd kernel runs here (oneDNN headers found at build time, and a CPU with
+/// AVX-512).
+inline bool winograd_onednn_available() {
 #if defined(RADIOSSL_HAVE_DNNL)
   static const bool available = detail::winograd_plan(2, 16, 16, 8, 8) != nullptr;
   return available;
@@ -246,28 +247,35 @@ inline bool winograd_available() {
 #endif
 }
 
+/// Whether this build and CPU run 3x3 convolutions by Winograd: oneDNN's kernel (AVX-512), or
+/// else radiossl's own (backbone/winograd_avx2.hpp, AVX2 and FMA), which takes only the shapes
+/// where it measured faster (detail::winograd_avx2_pays).
+inline bool winograd_available() { return winograd_onednn_available() || detail::winograd_avx2_available(); }
+
 /// The 3x3, stride-1, padding-1 convolution of ResNet's blocks by Winograd, where it is faster
 /// and available: float32 dense tensors on a CPU, output maps of at least
 /// detail::winograd_min_pixels pixels, LibTorch's oneDNN switch on. Returns std::nullopt where it
 /// does not apply, for the caller to run LibTorch's.
 inline std::optional<torch::Tensor> winograd_conv3x3(const torch::Tensor& x, const torch::Tensor& weight) {
-#if defined(RADIOSSL_HAVE_DNNL)
   const bool eligible = x.dim() == 4 && weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 &&
                         x.size(1) == weight.size(1) && x.device().is_cpu() && weight.device().is_cpu() &&
                         x.layout() == torch::kStrided && !x.is_mkldnn() && x.scalar_type() == torch::kFloat &&
                         weight.scalar_type() == torch::kFloat && x.size(2) * x.size(3) >= detail::winograd_min_pixels &&
                         at::globalContext().userEnabledMkldnn() && winograd_available();
   if (!eligible) return std::nullopt;
-  const detail::WinogradPlan* plan = detail::winograd_plan(x.size(0), x.size(1), weight.size(0), x.size(2), x.size(3));
-  if (plan == nullptr) return std::nullopt;
-  if (torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad()))
-    return detail::WinogradConvFunction::apply(x, weight);
-  return detail::winograd_forward(*plan, x, weight);  // no graph: nothing to keep
-#else
-  (void)x;
-  (void)weight;
-  return std::nullopt;
+  const bool graph = torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
+#if defined(RADIOSSL_HAVE_DNNL)
+  if (winograd_onednn_available()) {
+    const detail::WinogradPlan* plan =
+        detail::winograd_plan(x.size(0), x.size(1), weight.size(0), x.size(2), x.size(3));
+    if (plan == nullptr) return std::nullopt;
+    if (graph) return detail::WinogradConvFunction::apply(x, weight);
+    return detail::winograd_forward(*plan, x, weight);  // no graph: nothing to keep
+  }
 #endif
+  if (!detail::winograd_avx2_pays(x, weight)) return std::nullopt;
+  if (graph) return detail::WinogradAvx2ConvFunction::apply(x, weight);
+  return detail::WinogradAvx2ConvFunction::apply_forward(x, weight);
 }
 
 /// A module whose 3x3 convolutions can run by Winograd (ResNet's blocks); off when built.
