@@ -323,8 +323,8 @@ inline torch::Tensor winograd_avx2_forward(const torch::Tensor& x, const torch::
 
 /// Filter banks up to this size (36 x c x o floats) take the fused forward pass; larger ones, whose
 /// filters would be read again for every 48 tiles, take the chunked one. Measured per
-/// convolution (forward, 2-core AVX2 EPYC, batch 32, ms, fused against chunked): 64 channels at
-/// 56x56 54 / 89-115, 128 at 28x28 61 / 59-76; 256 at 14x14 87 / 57-63, 512 at 7x7 130 / 53-66.
+/// convolution (forward, 2-core AVX2 EPYC, batch 32, ms), 64 channels at 56x56, 128 at 28x28, 256
+/// at 14x14, 512 at 7x7: fused 52-75, 41-48, 68, 91; chunked 89-115, 59-76, 50-63, 53-66.
 inline constexpr std::int64_t winograd_fused_max_filter_floats = 36 * 128 * 128;
 
 /// The forward pass for x [n, c, h, w] channels_last and filters w [o, c, 3, 3] (any layout), by

@@ -26,8 +26,9 @@
 /// Needs oneDNN 2.x's headers at build time (Debian 12: libdnnl-dev; CMake defines RADIOSSL_HAVE_DNNL
 /// and links the same libdnnl.so.2 that Debian's LibTorch loads). oneDNN 3.x has no x64 Winograd
 /// kernel (3.7 refuses convolution_winograd on AVX-512), so CMake leaves it out there. Without
-/// them, or on a CPU without the kernel, `winograd_available()` is false and the convolutions stay
-/// LibTorch's.
+/// them, or on a CPU without the kernel, radiossl's own AVX2 Winograd (backbone/winograd_avx2.hpp)
+/// takes the large convolutions where it is faster; on a CPU without AVX2 either,
+/// `winograd_available()` is false and the convolutions stay LibTorch's.
 #pragma once
 
 #include <cstdint>
