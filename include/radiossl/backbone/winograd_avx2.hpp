@@ -217,6 +217,14 @@ inline torch::Tensor winograd_filters_back(const torch::Tensor& du) {
 /// Whether this CPU runs the transforms (AVX2 and FMA).
 inline bool winograd_avx2_available() { return radiossl::detail::cpu_has_avx2() && radiossl::detail::cpu_has_avx_fma(); }
 
+/// The output's layout: channels_last if the input or the weight is, as torch::conv2d decides.
+inline at::MemoryFormat conv_layout(const torch::Tensor& x, const torch::Tensor& weight) {
+  return x.suggest_memory_format() == at::MemoryFormat::ChannelsLast ||
+                 weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast
+             ? at::MemoryFormat::ChannelsLast
+             : at::MemoryFormat::Contiguous;
+}
+
 /// What the AVX2 entry points do in a build for another CPU (winograd_avx2_available() is false there).
 [[noreturn]] inline torch::Tensor winograd_avx2_unsupported() {
   TORCH_CHECK(false, "radiossl: the AVX2 Winograd convolution needs an x86-64 build");
@@ -383,7 +391,7 @@ struct WinogradAvx2ConvFunction : torch::autograd::Function<WinogradAvx2ConvFunc
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor& x = saved[0];
     const torch::Tensor& weight = saved[1];
-    const at::MemoryFormat layout = output_layout(x, weight);
+    const at::MemoryFormat layout = conv_layout(x, weight);
     const torch::Tensor dy = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
     torch::Tensor dx, dweight;
     if (ctx->needs_input_grad(0)) {
@@ -397,17 +405,9 @@ struct WinogradAvx2ConvFunction : torch::autograd::Function<WinogradAvx2ConvFunc
     return {dx, dweight};
   }
 
-  /// channels_last if the input or the weight is, as torch::conv2d decides.
-  static at::MemoryFormat output_layout(const torch::Tensor& x, const torch::Tensor& weight) {
-    return x.suggest_memory_format() == at::MemoryFormat::ChannelsLast ||
-                   weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast
-               ? at::MemoryFormat::ChannelsLast
-               : at::MemoryFormat::Contiguous;
-  }
-
   static torch::Tensor apply_forward(const torch::Tensor& x, const torch::Tensor& weight) {
     return winograd_avx2_conv(x.contiguous(at::MemoryFormat::ChannelsLast), weight, /*flipped=*/false)
-        .contiguous(output_layout(x, weight));
+        .contiguous(conv_layout(x, weight));
   }
 };
 

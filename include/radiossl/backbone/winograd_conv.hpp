@@ -153,14 +153,6 @@ void execute(dnnl::stream& s, const Primitive& p, const PrimitiveDesc& pd, std::
   p.execute(s, args);
 }
 
-/// The output's layout: channels_last if the input or the weight is, as torch::conv2d decides.
-inline at::MemoryFormat conv_layout(const torch::Tensor& x, const torch::Tensor& weight) {
-  return x.suggest_memory_format() == at::MemoryFormat::ChannelsLast ||
-                 weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast
-             ? at::MemoryFormat::ChannelsLast
-             : at::MemoryFormat::Contiguous;
-}
-
 /// Forward pass of `x` (laid out as conv_layout(x, weight)) to a new output.
 inline torch::Tensor winograd_forward(const WinogradPlan& plan, const torch::Tensor& x, const torch::Tensor& weight) {
   const at::MemoryFormat layout = conv_layout(x, weight);
