@@ -28,7 +28,7 @@ namespace {
 const char* usage =
     "usage: embed --data DIR|manifest.csv|info.json|LIST [--weights FILE] [--backbone resnet18|resnet50]\n"
     "             [--size PX] [--batch N] [--threads N] [--out PREFIX] [--l2-normalize] [--clip-sigma K]\n"
-    "             [--cifar-stem] [--no-winograd] [--no-pad-square] [--plane K] [--zero-is-blank]\n"
+    "             [--cifar-stem] [--no-winograd] [--no-pad-square] [--eight-bit] [--plane K] [--zero-is-blank]\n"
     "  --clip-sigma K: floor the background at median + K sigma before min-max, as a grid run with\n"
     "                  clip_sigma K evaluates (default 0: plain min-max)\n"
     "  --cifar-stem:   the backbone has solo-learn's CIFAR stem, as a grid run with cifar_stem true\n"
@@ -36,6 +36,7 @@ const char* usage =
     "                  differ by about 1e-6 of their largest value)\n"
     "  --no-pad-square: centre-crop non-square cut-outs instead of padding them to a square with\n"
     "                  zeros (the evaluation's default, solo-learn-radio's Pad2Square)\n"
+    "  --eight-bit:    truncate the normalised pixels to 8 bits, as a grid run with eight_bit true\n"
     "  --plane K:      plane K of FITS cubes (as a grid run with fits_plane K)\n"
     "  --zero-is-blank: exact zeros in FITS files are blanks (as fits_zero_is_blank)\n";
 
@@ -104,6 +105,7 @@ struct EmbedOptions {
   bool winograd = true;  ///< on CPU where available, as a grid run evaluates (backbone/winograd_conv.hpp)
   double clip_sigma = 0.0;
   bool pad_square = true;  ///< as eval::EvalSettings::pad_square
+  bool eight_bit = false;  ///< as eval::EvalSettings::eight_bit
   io::FitsReadOptions fits;
 };
 
@@ -126,6 +128,7 @@ int embed(const EmbedOptions& opt) {
   o.drop_last = false;
   o.preprocess.clip_sigma = opt.clip_sigma;
   o.preprocess.pad_square = opt.pad_square;
+  o.preprocess.eight_bit = opt.eight_bit;
   o.on_bad_file = [](const std::string& name, const std::string& error) {
     std::cerr << "embed: skipping unreadable " << name << ": " << error << "\n";
   };
@@ -194,6 +197,7 @@ int main(int argc, char** argv) try {
       else if (a == "--cifar-stem") opt.cifar_stem = true;
       else if (a == "--no-winograd") opt.winograd = false;
       else if (a == "--no-pad-square") opt.pad_square = false;
+      else if (a == "--eight-bit") opt.eight_bit = true;
       else if (a == "--plane") opt.fits.plane = number(0);
       else if (a == "--zero-is-blank") opt.fits.zero_is_blank = true;
       else if (a == "--clip-sigma") {

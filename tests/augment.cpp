@@ -114,6 +114,51 @@ TEST_CASE("normalisation: NaN to the minimum, min-max, constant and all-NaN cut-
   for (std::size_t i = 0; i < expected.size(); ++i) CHECK(mixed.plane(1)[i] == Approx(expected[i]));
 }
 
+TEST_CASE("eight bit: the stretched pixels truncated as solo-learn-radio's np.uint8(y * 255)", "[augment][preprocess]") {
+  // Expected levels from astropy 5.2 on the same float32 cut-out: for s in (LinearStretch(),
+  // SqrtStretch()): np.uint8((s + MinMaxInterval())(raw) * 255).
+  Image raw(1, 2, 5, 0.0f);
+  raw.pixels = {-1.0f, -0.99f, -0.98f, 0.0f, 1.0f, 9.0f, 99.0f, 250.0f, 998.0f, 999.0f};
+  data::PreprocessOptions opt;
+  opt.size = 0;
+  opt.channels = 1;
+  opt.eight_bit = true;
+  auto levels = [](const Image& img) {
+    std::vector<float> out;
+    for (float p : img.pixels) {
+      CHECK(p * 255.0f == Approx(std::round(p * 255.0f)).margin(1e-4));  // a multiple of 1/255
+      out.push_back(std::round(p * 255.0f));
+    }
+    return out;
+  };
+  // Pixels within 1/255 of the range above the minimum (here up to 1.0 of 1000) become 0.
+  CHECK(levels(data::preprocess(raw, opt)) == std::vector<float>{0, 0, 0, 0, 0, 2, 25, 64, 254, 255});
+  opt.stretch = data::Stretch::sqrt;  // truncated after the stretch, not before
+  CHECK(levels(data::preprocess(raw, opt)) == std::vector<float>{0, 0, 1, 8, 11, 25, 80, 127, 254, 255});
+  // Mixed channels: each plane truncated after its own stretch; ch1 is the min-max plane's levels.
+  opt.channel_mode = data::ChannelMode::mixed;
+  Rng rng(5);
+  const Image mixed = data::preprocess(raw, opt, &rng);
+  const auto all = levels(mixed);
+  CHECK(std::vector<float>(all.begin() + 10, all.begin() + 20) ==
+        std::vector<float>{0, 0, 0, 0, 0, 2, 25, 64, 254, 255});
+  // And the padding after it stays 0; without the option the pixels stay float32.
+  opt.channel_mode = data::ChannelMode::replicate;
+  opt.stretch = data::Stretch::minmax;
+  opt.pad_square = true;
+  const Image padded = data::preprocess(raw, opt);
+  CHECK(padded.height == 5);
+  std::vector<float> expected(25, 0.0f);
+  const std::vector<float> second_row{2, 25, 64, 254, 255};
+  std::copy(second_row.begin(), second_row.end(), expected.begin() + 10);
+  CHECK(levels(padded) == expected);
+  opt.eight_bit = false;
+  CHECK(data::preprocess(raw, opt).pixels[5 + 4] == Approx(0.002f));  // 1.0 of 1000, padded
+  Image nan_img(1, 1, 2, std::numeric_limits<float>::quiet_NaN());
+  data::truncate_to_8bit(nan_img);
+  CHECK(nan_img.pixels == std::vector<float>{0.0f, 0.0f});
+}
+
 TEST_CASE("pad to square: centred zeros, the odd pixel bottom or right, after min-max", "[augment][preprocess]") {
   // A 2 x 5 cut-out pads to 5 x 5 with one row above and two below (torchvision's Pad2Square).
   Image wide(1, 2, 5, 0.0f);

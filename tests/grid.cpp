@@ -138,6 +138,16 @@ TEST_CASE("grid presets and config files", "[grid]") {
   std::ofstream(dir / "minmax.json") << R"({"norm_channels": "minmax"})";
   c.merge_json(dir / "minmax.json");
   CHECK(c.norm_channels == radiossl::data::ChannelMode::replicate);
+  // eight_bit: off by default and then absent from the settings, so older run folders resume.
+  CHECK_FALSE(c.eight_bit);
+  CHECK_FALSE(c.result_settings().contains("eight_bit"));
+  std::ofstream(dir / "eight.json") << R"({"eight_bit": true})";
+  c.merge_json(dir / "eight.json");
+  CHECK(c.eight_bit);
+  CHECK(c.result_settings().at("eight_bit") == true);
+  std::ofstream(dir / "badeight.json") << R"({"eight_bit": "yes"})";
+  CHECK_THROWS_WITH(c.merge_json(dir / "badeight.json"), Catch::Contains("wrong value type"));
+  c.eight_bit = false;
   std::ofstream(dir / "sets.json") << R"({"pretrain_sets": ["curated"], "smgps_maps": 3, "emu_maps": 0,
     "linear_only": true})";
   c.merge_json(dir / "sets.json");

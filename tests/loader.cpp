@@ -362,4 +362,14 @@ TEST_CASE("loader: mixed stretches are drawn per view, as solo-learn-radio draws
   CHECK(differing >= n / 2);
   const auto whole = first_batch(IdentityWhole{});
   CHECK(torch::equal(whole.views[0], whole.views[1]));
+
+  // eight_bit: every view is truncated after its own stretches (np.uint8(y * 255) in
+  // AddNormChannels), so ch1 holds the min-max plane's levels and no plane has other values.
+  opt.preprocess.eight_bit = true;
+  const auto truncated = first_batch(IdentityPerView{});
+  for (int k = 0; k < 2; ++k) {
+    const torch::Tensor levels = truncated.views[k] * 255.0;
+    CHECK(torch::allclose(levels, levels.round(), 0.0, 1e-4));
+    CHECK(torch::equal(truncated.views[k].select(1, 1), (per_view.views[k].select(1, 1) * 255.0f).floor() / 255.0f));
+  }
 }

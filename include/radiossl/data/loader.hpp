@@ -395,11 +395,16 @@ class Loader {
         plain.channel_mode = ChannelMode::replicate;
         plain.channels = 1;
         plain.stretch = Stretch::minmax;
+        plain.eight_bit = false;  // truncated after each view's stretches, as solo-learn-radio does
         const Image pre = preprocess(std::move(raw), plain);
         std::vector<Image> out;
         const int n = A::num_large_crops + A::num_small_crops;
         out.reserve(static_cast<std::size_t>(n));
-        for (int k = 0; k < n; ++k) out.push_back(augment_.view(k, mixed_channels(pre, rng), rng));
+        for (int k = 0; k < n; ++k) {
+          Image channels = mixed_channels(pre, rng);
+          if (opt_.preprocess.eight_bit) truncate_to_8bit(channels);
+          out.push_back(augment_.view(k, std::move(channels), rng));
+        }
         return out;
       }
     }

@@ -809,6 +809,18 @@ inline void clamp_pixels(Image& img, float lo = 0.0f, float hi = 1.0f) {
   return out;
 }
 
+/// solo-learn-radio's `np.uint8(y * 255)` after its stretches (methods.md 5.2), kept as float32
+/// k / 255 as its ToTensor gives them: every pixel of [0, 1] truncated down to a multiple of 1/255,
+/// so pixels less than 1/255 of the range above the minimum become 0. NaN becomes 0 (preprocessing
+/// has none left by then).
+inline void truncate_to_8bit(Image& img) {
+  for (float& p : img.pixels) {
+    const float v = p * 255.0f;
+    // A cast truncates toward zero, as numpy's does; unlike floor() it vectorises without SSE4.1.
+    p = v > 0.0f ? static_cast<float>(static_cast<std::int32_t>(v < 255.0f ? v : 255.0f)) / 255.0f : 0.0f;
+  }
+}
+
 /// solo-learn-radio's "mixed" channels: ch0 in {power, squared, sinh}, ch1 minmax,
 /// ch2 in {log, sqrt, asinh}, each drawn uniformly (methods.md 5.2).
 [[nodiscard]] inline Image mixed_channels(const Image& in, Rng& rng) {
@@ -859,13 +871,17 @@ struct PreprocessOptions {
   /// Pad a non-square cut-out with zeros to a square after min-max (`pad_to_square`), so that the
   /// resize and crops that follow see all of it; solo-learn-radio's downstream sets do this.
   bool pad_square = false;
+  /// Truncate the stretched pixels to 8 bits (`truncate_to_8bit`), as solo-learn-radio's
+  /// AddNormChannels does before its PIL transforms. Off: the cut-out stays float32.
+  bool eight_bit = false;
 };
 
 /// The benchmark's normalisation of one raw cut-out ([C, H, W], NaN allowed): non-finite pixels to
 /// the cut-out's finite minimum, min-max to [0, 1] over all channels (constant or all-NaN
 /// cut-outs give zeros), with `pad_square` padding to a square, resize to `size` x `size`
 /// (non-square cut-outs are otherwise stretched to the square), stretch, channels; with `clip_sigma`
-/// > 0 the background is floored before the min-max. A one-channel cut-out is replicated to `channels`; a 3-channel one
+/// > 0 the background is floored before the min-max, with `eight_bit` the stretched pixels are
+/// truncated to 8 bits. A one-channel cut-out is replicated to `channels`; a 3-channel one
 /// (RGB PNG) is kept for `channels` 3 and turned to luminance for 1 or for mixed mode. `rng` is needed only for ChannelMode::mixed.
 /// Throws radiossl::Error on an empty cut-out, bad options, or mixed mode without an Rng.
 [[nodiscard]] inline Image preprocess(Image img, const PreprocessOptions& opt = {}, Rng* rng = nullptr) {
@@ -885,14 +901,25 @@ struct PreprocessOptions {
   }
   if (opt.clip_sigma > 0.0) floor_background(img, opt.clip_sigma);
   minmax_normalize(img);
+  // solo-learn-radio truncates right after its stretch, before Pad2Square and the resize; the
+  // min-max stretch is the identity, so that order holds here too. Other stretches come after the
+  // resize here (when `size` > 0), and the truncation with them.
+  if (opt.eight_bit && !mixed && opt.stretch == Stretch::minmax) truncate_to_8bit(img);
   // Zero is the normalised minimum and every stretch keeps it, so padding here equals solo-learn's
   // padding of the stretched image.
   if (opt.pad_square) img = pad_to_square(img);
   if (opt.size > 0 && (img.height != opt.size || img.width != opt.size)) {
     img = resample_clipped(img, 0, 0, img.height, img.width, opt.size, opt.size, opt.interp);
   }
-  if (mixed) return mixed_channels(img, *rng);
-  if (opt.stretch != Stretch::minmax) apply_stretch(img, opt.stretch);  // minmax: already in [0, 1]
+  if (mixed) {
+    Image out = mixed_channels(img, *rng);
+    if (opt.eight_bit) truncate_to_8bit(out);
+    return out;
+  }
+  if (opt.stretch != Stretch::minmax) {  // minmax: already in [0, 1]
+    apply_stretch(img, opt.stretch);
+    if (opt.eight_bit) truncate_to_8bit(img);
+  }
   if (img.channels == opt.channels) return img;
   return replicate_channels(img, opt.channels);
 }

@@ -42,6 +42,7 @@ struct EvalSettings {
   std::uint64_t seed = 0;
   std::int64_t channels = 3;
   double clip_sigma = 0.0;  ///< background floor before min-max (data::PreprocessOptions::clip_sigma)
+  bool eight_bit = false;   ///< pixels truncated to 8 bits (data::PreprocessOptions::eight_bit)
   /// Non-square cut-outs (MSRS-like sets) are padded to a square before the crops and resize, as
   /// solo-learn-radio's k-fold and linear pipelines do (Pad2Square), so that no part is cut off.
   bool pad_square = true;
@@ -89,6 +90,7 @@ data::Loader<data::MemorySource, A> make_loader(const LabeledImages& data, A aug
   o.seed = seed;
   o.channels = s.channels;
   o.preprocess.clip_sigma = s.clip_sigma;
+  o.preprocess.eight_bit = s.eight_bit;
   o.preprocess.pad_square = s.pad_square;
   o.bad_files = data::BadFilePolicy::fail;  // in-memory images: a failure is a bug, never skipped
   return data::Loader<data::MemorySource, A>(data::MemorySource(data.images, data.labels), std::move(augment),

@@ -74,6 +74,9 @@ struct GridConfig {
   /// min-max plane in all three) or "mixed" (ch0 in {power, squared, sinh}, ch1 min-max, ch2 in
   /// {log, sqrt, asinh}, drawn afresh for every view). Evaluation always uses min-max.
   data::ChannelMode norm_channels = data::ChannelMode::replicate;
+  /// Truncate the normalised pixels to 8 bits, in pretraining and evaluation alike, as
+  /// solo-learn-radio's `np.uint8(y * 255)` does (data::PreprocessOptions::eight_bit). Off: float32.
+  bool eight_bit = false;
   /// Pad non-square labeled cut-outs to a square before evaluation's crops and resize
   /// (eval::EvalSettings::pad_square, solo-learn-radio's Pad2Square); false centre-crops them.
   bool pad_square = true;
@@ -262,6 +265,7 @@ struct GridConfig {
           else if (name == "mixed") norm_channels = data::ChannelMode::mixed;
           else throw Error(file.string() + ": norm_channels must be \"minmax\" or \"mixed\", got '" + name + "'");
         }
+        else if (key == "eight_bit") eight_bit = v.get<bool>();
         else if (key == "cifar_stem") cifar_stem = v.get<bool>();
         else if (key == "pad_square") pad_square = v.get<bool>();
         else if (key == "fits_plane") {
@@ -319,6 +323,7 @@ struct GridConfig {
     j["clip_sigma"] = clip_sigma;
     // Only when not the default, so that folders made before the key existed still resume.
     if (norm_channels == data::ChannelMode::mixed) j["norm_channels"] = "mixed";
+    if (eight_bit) j["eight_bit"] = true;
     j["cifar_stem"] = cifar_stem;
     j["max_pretrain_images"] = max_pretrain_images;
     j["eval_size"] = eval_size;

@@ -255,6 +255,7 @@ class GridRunner {
     s.num_workers = cfg_.workers;
     s.seed = seed;
     s.clip_sigma = cfg_.clip_sigma;
+    s.eight_bit = cfg_.eight_bit;
     s.pad_square = cfg_.pad_square;
     return s;
   }
@@ -404,6 +405,7 @@ class GridRunner {
           lo.num_workers = cfg_.workers;
           lo.preprocess.clip_sigma = cfg_.clip_sigma;
           lo.preprocess.channel_mode = cfg_.norm_channels;
+          lo.preprocess.eight_bit = cfg_.eight_bit;
           lo.on_bad_file = [this](const std::string& name, const std::string& error) {
             log_ << "  bad file " << name << ": " << error << "\n";
           };
@@ -503,6 +505,7 @@ class GridRunner {
     js["folds"] = cfg_.protocol.folds;
     js["clip_sigma"] = cfg_.clip_sigma;
     js["pad_square"] = cfg_.pad_square;
+    js["eight_bit"] = cfg_.eight_bit;
     js["cells"] = eval::summary_json(summary);
     js["failures"] = failures_;
     js["bad_files_skipped"] = bad_files_;
@@ -522,6 +525,10 @@ class GridRunner {
       md << "Pretraining views had solo-learn-radio's \"mixed\" channels (`norm_channels`): a random stretch in "
             "{power, squared, sinh}, the min-max plane and a random stretch in {log, sqrt, asinh}, drawn for every "
             "view; the paper's runs use the min-max plane in all three. Evaluation used min-max.\n\n";
+    if (cfg_.eight_bit)
+      md << "Normalised pixels were truncated to 8 bits (`eight_bit`), in pretraining and evaluation, as "
+            "solo-learn-radio's `np.uint8(y * 255)` does before its PIL transforms: pixels below 1/255 of a "
+            "cut-out's range above its minimum became 0.\n\n";
     if (!cfg_.pad_square)
       md << "Non-square labeled cut-outs were centre-cropped for evaluation (`pad_square` false); solo-learn-radio "
             "pads them to a square with zeros.\n\n";
