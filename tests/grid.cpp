@@ -148,6 +148,20 @@ TEST_CASE("grid presets and config files", "[grid]") {
   std::ofstream(dir / "badeight.json") << R"({"eight_bit": "yes"})";
   CHECK_THROWS_WITH(c.merge_json(dir / "badeight.json"), Catch::Contains("wrong value type"));
   c.eight_bit = false;
+  {
+    // A config that changes a preset's settings says so in the note the report quotes.
+    auto sci = radiossl::grid::GridConfig::preset_named("science");
+    std::ofstream(dir / "short.json") << R"({"methods": ["simclr"], "epochs_curated": 20, "clip_sigma": 0,
+      "eight_bit": true, "linear_lr": 0.1, "threads": 1})";
+    sci.merge_json(dir / "short.json");
+    CHECK_THAT(sci.note, Catch::StartsWith("science preset: ") &&
+                             Catch::Contains("[changed by short.json: clip_sigma 3.0 -> 0.0, eight_bit (unset) -> true, "
+                                             "epochs_curated 200 -> 20, linear.lr 0.3 -> 0.1, methods [\"simclr\"]]"));
+    auto same = radiossl::grid::GridConfig::preset_named("science");
+    std::ofstream(dir / "threads.json") << R"({"threads": 1, "epochs_curated": 200})";
+    same.merge_json(dir / "threads.json");
+    CHECK(same.note == radiossl::grid::GridConfig::preset_named("science").note);
+  }
   std::ofstream(dir / "sets.json") << R"({"pretrain_sets": ["curated"], "smgps_maps": 3, "emu_maps": 0,
     "linear_only": true})";
   c.merge_json(dir / "sets.json");

@@ -206,6 +206,8 @@ struct GridConfig {
     } catch (const std::exception& e) {
       throw Error(file.string() + ": not valid JSON (" + e.what() + ")");
     }
+    const nlohmann::json settings_before = result_settings();
+    const std::vector<std::string> methods_before = methods;
     const auto base = file.parent_path();
     auto path_of = [&](const nlohmann::json& v) {
       std::filesystem::path p = v.get<std::string>();
@@ -297,6 +299,32 @@ struct GridConfig {
     } catch (const nlohmann::json::exception& e) {
       throw Error(file.string() + ": wrong value type (" + e.what() + ")");
     }
+    note_changes(file, settings_before, methods_before);
+  }
+
+  /// Appends to the preset's note what a config file changed of the settings and methods the note
+  /// describes, so that a report never states the preset's schedule for a run that had another.
+  void note_changes(const std::filesystem::path& file, const nlohmann::json& before,
+                    const std::vector<std::string>& methods_before) {
+    std::vector<std::string> changes;
+    const auto compare = [&](const nlohmann::json& old_obj, const nlohmann::json& new_obj, const std::string& prefix,
+                             const auto& self) -> void {
+      for (const auto& [key, v] : new_obj.items()) {
+        const auto old = old_obj.find(key);
+        if (old != old_obj.end() && *old == v) continue;
+        if (old != old_obj.end() && old->is_object() && v.is_object()) self(*old, v, prefix + key + ".", self);
+        else changes.push_back(prefix + key + " " + (old == old_obj.end() ? std::string("(unset)") : old->dump()) +
+                               " -> " + v.dump());
+      }
+      for (const auto& [key, v] : old_obj.items())
+        if (!new_obj.contains(key)) changes.push_back(prefix + key + " " + v.dump() + " -> (unset)");
+    };
+    compare(before, result_settings(), "", compare);
+    if (methods != methods_before) changes.push_back("methods " + nlohmann::json(methods).dump());
+    if (changes.empty() || note.empty()) return;
+    note += " [changed by " + file.filename().string() + ": ";
+    for (std::size_t i = 0; i < changes.size(); ++i) note += (i ? ", " : "") + changes[i];
+    note += "]";
   }
 
   /// How the run reads FITS files (fits_plane, fits_zero_is_blank).
