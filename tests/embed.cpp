@@ -163,6 +163,29 @@ TEST_CASE("embed: manifest -> CSV and .npy features equal to the evaluation's", 
     else CHECK(to_default == 0.0);
   }
 
+  SECTION("--eight-bit: the features of an evaluation with eight_bit, not the default's") {
+    const auto eight_out = dir / "eight";
+    REQUIRE(run_embed("--data " + (data / "manifest.csv").string() + " --weights " + (dir / "r18.pt").string() +
+                          " --size 32 --batch 2 --threads 1 --eight-bit --out " + eight_out.string(),
+                      err) == 0);
+    const Image eight = io::read_npy(eight_out.string() + ".npy");
+    REQUIRE(eight.height == npy.height);
+    eval::EvalSettings truncated = settings;
+    truncated.eight_bit = true;
+    auto eight_loader = eval::make_loader(images, augment::Eval(32), 3, false, truncated, 0);
+    const auto want = eval::extract_features(net, eight_loader, 0, torch::kCPU).first.contiguous();
+    double largest = 0.0, to_want = 0.0, to_default = 0.0;
+    for (std::int64_t i = 0; i < eight.height; ++i)
+      for (std::int64_t j = 0; j < eight.width; ++j) {
+        largest = std::max(largest, std::abs(static_cast<double>(npy.at(i, j))));
+        to_want = std::max(to_want, std::abs(eight.at(i, j) - want[i][j].item<double>()));
+        to_default = std::max(to_default, std::abs(static_cast<double>(eight.at(i, j)) - npy.at(i, j)));
+      }
+    CHECK(to_want <= 1e-5 * largest);
+    // The truncation moves pixels by up to 1/255: far more than the convolutions' rounding (1e-6).
+    CHECK(to_default > 1e-3 * largest);
+  }
+
   SECTION("a directory, searched recursively, with L2-normalised rows") {
     fs::create_directories(data / "FRI");
     fs::copy_file(data / "a.fits", data / "FRI" / "e.fits");
