@@ -44,6 +44,7 @@ int main(int argc, char** argv) try {
   cfg.out = "radiossl-grid-" + preset;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
+    const auto before = cfg;
     auto value = [&]() -> std::string {
       if (i + 1 >= args.size()) throw Error(a + ": missing value");
       return args[++i];
@@ -52,7 +53,7 @@ int main(int argc, char** argv) try {
     else if (a == "--out") cfg.out = value();
     else if (a == "--config") cfg.merge_json(value());
     else if (a == "--full") cfg.full = true;
-    else if (a == "--knn") cfg.protocol.protocols.push_back(eval::Protocol::knn);
+    else if (a == "--knn") cfg.add_protocol(eval::Protocol::knn);
     else if (a == "--methods") cfg.methods = split_list(value());
     else if (a == "--backbones") cfg.backbones = split_list(value());
     else if (a == "--seeds") {
@@ -70,6 +71,8 @@ int main(int argc, char** argv) try {
       std::cerr << "bench_grid: unknown argument '" << a << "'\n" << usage;
       return 2;
     }
+    // A config file notes its own changes; a flag's are noted here, under its name.
+    if (a != "--config") cfg.note_changes(a, before);
   }
   for (const auto& m : cfg.methods)
     if (m != "simclr" && m != "byol" && m != "dino" && m != "wmse" && m != "swav" && m != "all4one")

@@ -161,6 +161,19 @@ TEST_CASE("grid presets and config files", "[grid]") {
     std::ofstream(dir / "threads.json") << R"({"threads": 1, "epochs_curated": 200})";
     same.merge_json(dir / "threads.json");
     CHECK(same.note == radiossl::grid::GridConfig::preset_named("science").note);
+    // bench_grid notes each command-line flag's changes under the flag's name, as a file's.
+    auto flags = radiossl::grid::GridConfig::preset_named("science");
+    auto before = flags;
+    flags.seeds = {0, 1, 2};
+    flags.note_changes("--seeds", before);
+    before = flags;
+    flags.add_protocol(eval::Protocol::knn);  // already there: no second kNN row, nothing to note
+    CHECK(flags.protocol.protocols.size() == 2);
+    flags.backbones = {"resnet18", "resnet50"};
+    flags.protocol.protocols = {eval::Protocol::linear};
+    flags.note_changes("--backbones", before);
+    CHECK_THAT(flags.note, Catch::EndsWith("[changed by --seeds: seeds [0,1,2]] [changed by --backbones: backbones "
+                                           "[\"resnet18\",\"resnet50\"], protocols [\"linear\"]]"));
   }
   std::ofstream(dir / "sets.json") << R"({"pretrain_sets": ["curated"], "smgps_maps": 3, "emu_maps": 0,
     "linear_only": true})";
@@ -213,6 +226,7 @@ TEST_CASE("bench_grid smoke: every method pretrains and is evaluated and the rep
   }
   CHECK_THAT(report, Catch::Contains("| Uncurated | ResNet-18 |"));
   CHECK_THAT(report, Catch::Contains("| Random init | ResNet-18 | - |"));
+  CHECK_THAT(report, Catch::Contains("[changed by --backbones: backbones [\"resnet18\"]]"));
   CHECK(fs::exists(out / "summary.json"));
   CHECK(fs::exists(out / "figures/accuracy_linear.png"));
   CHECK(fs::exists(out / "embeddings/MiraBest/Random_init_ResNet-18.png"));

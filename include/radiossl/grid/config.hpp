@@ -3,6 +3,7 @@
 /// which users point the grid at their own FITS cut-outs and labeled sets.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -206,8 +207,7 @@ struct GridConfig {
     } catch (const std::exception& e) {
       throw Error(file.string() + ": not valid JSON (" + e.what() + ")");
     }
-    const nlohmann::json settings_before = result_settings();
-    const std::vector<std::string> methods_before = methods;
+    const GridConfig before = *this;
     const auto base = file.parent_path();
     auto path_of = [&](const nlohmann::json& v) {
       std::filesystem::path p = v.get<std::string>();
@@ -288,7 +288,7 @@ struct GridConfig {
           protocol.linear.batch_size(v.get<std::int64_t>());
           protocol.finetune.batch_size(v.get<std::int64_t>());
         } else if (key == "knn") {
-          if (v.get<bool>()) protocol.protocols.push_back(eval::Protocol::knn);
+          if (v.get<bool>()) add_protocol(eval::Protocol::knn);
         } else if (key == "threads") threads = v.get<int>();
         else if (key == "workers") workers = v.get<int>();
         else if (key == "imagenet_resnet18") imagenet_resnet18 = path_of(v);
@@ -299,13 +299,19 @@ struct GridConfig {
     } catch (const nlohmann::json::exception& e) {
       throw Error(file.string() + ": wrong value type (" + e.what() + ")");
     }
-    note_changes(file, settings_before, methods_before);
+    note_changes(file.filename().string(), before);
   }
 
-  /// Appends to the preset's note what a config file changed of the settings and methods the note
-  /// describes, so that a report never states the preset's schedule for a run that had another.
-  void note_changes(const std::filesystem::path& file, const nlohmann::json& before,
-                    const std::vector<std::string>& methods_before) {
+  /// Adds a protocol to the run unless it is already there (the science preset has kNN).
+  void add_protocol(eval::Protocol p) {
+    if (std::find(protocol.protocols.begin(), protocol.protocols.end(), p) == protocol.protocols.end())
+      protocol.protocols.push_back(p);
+  }
+
+  /// Appends to the preset's note what `source` (a config file, a command-line flag) changed of the
+  /// settings, methods, seeds and protocols the note describes, so that a report never states the
+  /// preset's schedule for a run that had another.
+  void note_changes(const std::string& source, const GridConfig& before) {
     std::vector<std::string> changes;
     const auto compare = [&](const nlohmann::json& old_obj, const nlohmann::json& new_obj, const std::string& prefix,
                              const auto& self) -> void {
@@ -319,10 +325,23 @@ struct GridConfig {
       for (const auto& [key, v] : old_obj.items())
         if (!new_obj.contains(key)) changes.push_back(prefix + key + " " + v.dump() + " -> (unset)");
     };
-    compare(before, result_settings(), "", compare);
-    if (methods != methods_before) changes.push_back("methods " + nlohmann::json(methods).dump());
+    compare(before.result_settings(), result_settings(), "", compare);
+    const auto list_change = [&](const char* name, const auto& old_list, const auto& new_list) {
+      if (old_list != new_list) changes.push_back(name + (" " + nlohmann::json(new_list).dump()));
+    };
+    list_change("methods", before.methods, methods);
+    list_change("backbones", before.backbones, backbones);
+    list_change("pretrain_sets", before.pretrain_sets, pretrain_sets);
+    list_change("seeds", before.seeds, seeds);
+    const auto protocol_names = [](const std::vector<eval::Protocol>& ps) {
+      std::vector<std::string> names;
+      for (const auto p : ps) names.emplace_back(eval::protocol_name(p));
+      return names;
+    };
+    list_change("protocols", protocol_names(before.protocol.protocols), protocol_names(protocol.protocols));
+    if (full != before.full) changes.push_back(std::string("full ") + (full ? "true" : "false"));
     if (changes.empty() || note.empty()) return;
-    note += " [changed by " + file.filename().string() + ": ";
+    note += " [changed by " + source + ": ";
     for (std::size_t i = 0; i < changes.size(); ++i) note += (i ? ", " : "") + changes[i];
     note += "]";
   }
