@@ -28,7 +28,8 @@ namespace {
 const char* usage =
     "usage: embed --data DIR|manifest.csv|info.json|LIST [--weights FILE] [--backbone resnet18|resnet50]\n"
     "             [--size PX] [--batch N] [--threads N] [--out PREFIX] [--l2-normalize] [--clip-sigma K]\n"
-    "             [--cifar-stem] [--no-winograd] [--no-pad-square] [--eight-bit] [--plane K] [--zero-is-blank]\n"
+    "             [--cifar-stem] [--no-winograd] [--no-pad-square] [--eight-bit] [--mixed-channels] [--plane K]\n"
+    "             [--zero-is-blank]\n"
     "  --clip-sigma K: floor the background at median + K sigma before min-max, as a grid run with\n"
     "                  clip_sigma K evaluates (default 0: plain min-max)\n"
     "  --cifar-stem:   the backbone has solo-learn's CIFAR stem, as a grid run with cifar_stem true\n"
@@ -37,6 +38,8 @@ const char* usage =
     "  --no-pad-square: centre-crop non-square cut-outs instead of padding them to a square with\n"
     "                  zeros (the evaluation's default, solo-learn-radio's Pad2Square)\n"
     "  --eight-bit:    truncate the normalised pixels to 8 bits, as a grid run with eight_bit true\n"
+    "  --mixed-channels: sinh, min-max and asinh planes, as a grid run with eval_norm_channels \"mixed\"\n"
+    "                  gives its validation and kNN images\n"
     "  --plane K:      plane K of FITS cubes (as a grid run with fits_plane K)\n"
     "  --zero-is-blank: exact zeros in FITS files are blanks (as fits_zero_is_blank)\n";
 
@@ -106,6 +109,9 @@ struct EmbedOptions {
   double clip_sigma = 0.0;
   bool pad_square = true;  ///< as eval::EvalSettings::pad_square
   bool eight_bit = false;  ///< as eval::EvalSettings::eight_bit
+  /// ChannelMode::mixed_fixed: the channels eval::EvalSettings::channel_mode mixed gives images it does
+  /// not train on.
+  data::ChannelMode channel_mode = data::ChannelMode::replicate;
   io::FitsReadOptions fits;
 };
 
@@ -129,6 +135,7 @@ int embed(const EmbedOptions& opt) {
   o.preprocess.clip_sigma = opt.clip_sigma;
   o.preprocess.pad_square = opt.pad_square;
   o.preprocess.eight_bit = opt.eight_bit;
+  o.preprocess.channel_mode = opt.channel_mode;
   o.on_bad_file = [](const std::string& name, const std::string& error) {
     std::cerr << "embed: skipping unreadable " << name << ": " << error << "\n";
   };
@@ -198,6 +205,7 @@ int main(int argc, char** argv) try {
       else if (a == "--no-winograd") opt.winograd = false;
       else if (a == "--no-pad-square") opt.pad_square = false;
       else if (a == "--eight-bit") opt.eight_bit = true;
+      else if (a == "--mixed-channels") opt.channel_mode = data::ChannelMode::mixed_fixed;
       else if (a == "--plane") opt.fits.plane = number(0);
       else if (a == "--zero-is-blank") opt.fits.zero_is_blank = true;
       else if (a == "--clip-sigma") {

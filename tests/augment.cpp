@@ -112,6 +112,18 @@ TEST_CASE("normalisation: NaN to the minimum, min-max, constant and all-NaN cut-
   const Image mixed = data::preprocess(img, opt, &rng);
   REQUIRE(mixed.channels == 3);
   for (std::size_t i = 0; i < expected.size(); ++i) CHECK(mixed.plane(1)[i] == Approx(expected[i]));
+  // The validation images' "mixed" channels need no Rng: sinh, minmax, asinh, with the spec's check
+  // values at 0.25 and 0.5 (methods.md 5.2).
+  opt.channel_mode = data::ChannelMode::mixed_fixed;
+  const Image fixed = data::preprocess(img, opt);
+  REQUIRE(fixed.channels == 3);
+  CHECK(fixed.plane(0)[2] == Approx(0.082085).epsilon(1e-5));
+  CHECK(fixed.plane(0)[3] == Approx(0.212548).epsilon(1e-5));
+  CHECK(fixed.plane(2)[2] == Approx(0.549402).epsilon(1e-5));
+  CHECK(fixed.plane(2)[3] == Approx(0.771270).epsilon(1e-5));
+  for (std::size_t i = 0; i < expected.size(); ++i) CHECK(fixed.plane(1)[i] == Approx(expected[i]));
+  CHECK(fixed.plane(0)[5] == Approx(1.0));
+  CHECK(fixed.plane(2)[0] == Approx(0.0).margin(1e-7));
 }
 
 TEST_CASE("eight bit: the stretched pixels truncated as solo-learn-radio's np.uint8(y * 255)", "[augment][preprocess]") {

@@ -163,27 +163,42 @@ TEST_CASE("embed: manifest -> CSV and .npy features equal to the evaluation's", 
     else CHECK(to_default == 0.0);
   }
 
-  SECTION("--eight-bit: the features of an evaluation with eight_bit, not the default's") {
-    const auto eight_out = dir / "eight";
+  // A flag's features against those of the in-process evaluation with `want_settings` (largest
+  // relative difference) and against the default's.
+  const auto flag_differences = [&](const std::string& flag, const eval::EvalSettings& want_settings) {
+    const auto flag_out = dir / "flag";
     REQUIRE(run_embed("--data " + (data / "manifest.csv").string() + " --weights " + (dir / "r18.pt").string() +
-                          " --size 32 --batch 2 --threads 1 --eight-bit --out " + eight_out.string(),
+                          " --size 32 --batch 2 --threads 1 " + flag + " --out " + flag_out.string(),
                       err) == 0);
-    const Image eight = io::read_npy(eight_out.string() + ".npy");
-    REQUIRE(eight.height == npy.height);
+    const Image got = io::read_npy(flag_out.string() + ".npy");
+    REQUIRE(got.height == npy.height);
+    auto want_loader = eval::make_loader(images, augment::Eval(32), 3, false, want_settings, 0);
+    const auto want = eval::extract_features(net, want_loader, 0, torch::kCPU).first.contiguous();
+    double largest = 0.0, to_want = 0.0, to_default = 0.0;
+    for (std::int64_t i = 0; i < got.height; ++i)
+      for (std::int64_t j = 0; j < got.width; ++j) {
+        largest = std::max(largest, std::abs(static_cast<double>(npy.at(i, j))));
+        to_want = std::max(to_want, std::abs(got.at(i, j) - want[i][j].item<double>()));
+        to_default = std::max(to_default, std::abs(static_cast<double>(got.at(i, j)) - npy.at(i, j)));
+      }
+    return std::pair{to_want / largest, to_default / largest};
+  };
+
+  SECTION("--eight-bit: the features of an evaluation with eight_bit, not the default's") {
     eval::EvalSettings truncated = settings;
     truncated.eight_bit = true;
-    auto eight_loader = eval::make_loader(images, augment::Eval(32), 3, false, truncated, 0);
-    const auto want = eval::extract_features(net, eight_loader, 0, torch::kCPU).first.contiguous();
-    double largest = 0.0, to_want = 0.0, to_default = 0.0;
-    for (std::int64_t i = 0; i < eight.height; ++i)
-      for (std::int64_t j = 0; j < eight.width; ++j) {
-        largest = std::max(largest, std::abs(static_cast<double>(npy.at(i, j))));
-        to_want = std::max(to_want, std::abs(eight.at(i, j) - want[i][j].item<double>()));
-        to_default = std::max(to_default, std::abs(static_cast<double>(eight.at(i, j)) - npy.at(i, j)));
-      }
-    CHECK(to_want <= 1e-5 * largest);
+    const auto [to_want, to_default] = flag_differences("--eight-bit", truncated);
+    CHECK(to_want <= 1e-5);
     // The truncation moves pixels by up to 1/255: far more than the convolutions' rounding (1e-6).
-    CHECK(to_default > 1e-3 * largest);
+    CHECK(to_default > 1e-3);
+  }
+
+  SECTION("--mixed-channels: the features a mixed evaluation gives images it does not train on") {
+    eval::EvalSettings mixed = settings;
+    mixed.channel_mode = data::ChannelMode::mixed;
+    const auto [to_want, to_default] = flag_differences("--mixed-channels", mixed);
+    CHECK(to_want <= 1e-5);
+    CHECK(to_default > 1e-3);
   }
 
   SECTION("a directory, searched recursively, with L2-normalised rows") {

@@ -138,6 +138,16 @@ TEST_CASE("grid presets and config files", "[grid]") {
   std::ofstream(dir / "minmax.json") << R"({"norm_channels": "minmax"})";
   c.merge_json(dir / "minmax.json");
   CHECK(c.norm_channels == radiossl::data::ChannelMode::replicate);
+  // eval_norm_channels: the same names, its own key in the settings.
+  CHECK_FALSE(c.result_settings().contains("eval_norm_channels"));
+  std::ofstream(dir / "evalmix.json") << R"({"eval_norm_channels": "mixed"})";
+  c.merge_json(dir / "evalmix.json");
+  CHECK(c.eval_norm_channels == radiossl::data::ChannelMode::mixed);
+  CHECK(c.result_settings().at("eval_norm_channels") == "mixed");
+  CHECK_FALSE(c.result_settings().contains("norm_channels"));
+  std::ofstream(dir / "badevalmix.json") << R"({"eval_norm_channels": "sinh"})";
+  CHECK_THROWS_WITH(c.merge_json(dir / "badevalmix.json"), Catch::Contains("eval_norm_channels must be"));
+  c.eval_norm_channels = radiossl::data::ChannelMode::replicate;
   // eight_bit: off by default and then absent from the settings, so older run folders resume.
   CHECK_FALSE(c.eight_bit);
   CHECK_FALSE(c.result_settings().contains("eight_bit"));

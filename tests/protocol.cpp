@@ -86,6 +86,52 @@ TEST_CASE("evaluation pads non-square cut-outs to a square by default, and centr
   CHECK(view(false).abs().max().item<float>() <= 1e-6f);
 }
 
+TEST_CASE("mixed evaluation draws stretches for training views and gives every other image sinh, minmax, asinh",
+          "[protocol]") {
+  // A 16 x 16 ramp: at the evaluation's size, so the planes are stretches of it pixel by pixel.
+  Image ramp(16, 16);
+  for (std::int64_t i = 0; i < 256; ++i) ramp.pixels[static_cast<std::size_t>(i)] = static_cast<float>(i);
+  eval::LabeledImages twelve;
+  for (int i = 0; i < 12; ++i) {
+    twelve.images.push_back(ramp);
+    twelve.labels.push_back(i % 2);
+  }
+  auto s = tiny_settings();
+  s.image_size = 16;
+  s.channel_mode = data::ChannelMode::mixed;
+  auto planes = [&](bool train) {
+    auto loader = eval::make_loader(twelve, augment::Eval(16), 12, train, s, 0);
+    loader.start_epoch(0);
+    return loader.next()->views[0];  // [12, 3, 16, 16]
+  };
+  const auto stretched = [](const torch::Tensor& plane, data::Stretch st) {
+    torch::Tensor out = plane.contiguous().clone();
+    float* p = out.data_ptr<float>();
+    for (std::int64_t i = 0; i < out.numel(); ++i) p[i] = data::stretch_value(st, p[i]);
+    return out;
+  };
+  const torch::Tensor val = planes(false);
+  REQUIRE(val.size(1) == 3);
+  const torch::Tensor minmax = val[0][1];
+  CHECK(minmax.max().item<float>() == Approx(1.0f));
+  for (std::int64_t i = 0; i < 12; ++i) {
+    CHECK(torch::allclose(val[i][0], stretched(minmax, data::Stretch::sinh), 1e-5, 1e-6));
+    CHECK(torch::allclose(val[i][1], minmax));
+    CHECK(torch::allclose(val[i][2], stretched(minmax, data::Stretch::asinh), 1e-5, 1e-6));
+  }
+  // Training views: the min-max plane in ch1, and more than one of power, squared, sinh in ch0
+  // over 12 draws (all the same with probability 3 x 3^-12).
+  const torch::Tensor train = planes(true);
+  int differ = 0;
+  for (std::int64_t i = 0; i < 12; ++i) {
+    CHECK(torch::allclose(train[i][1], minmax));
+    differ += !torch::allclose(train[i][0], train[0][0]);
+  }
+  CHECK(differ > 0);
+  s.channels = 1;
+  CHECK_THROWS_WITH(planes(false), Catch::Contains("mixed channels give 3 planes"));
+}
+
 TEST_CASE("evaluate runs every protocol on every fold, resumes by skipping, leaves the backbone intact",
           "[protocol]") {
   const auto set = disc_or_ring(12, 0);

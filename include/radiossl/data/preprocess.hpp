@@ -831,6 +831,13 @@ inline void truncate_to_8bit(Image& img) {
   return stack_stretches(in, {a, Stretch::minmax, b});
 }
 
+/// The channels solo-learn-radio's "mixed" evaluation means for validation images: sinh, minmax,
+/// asinh, the same for every image. Its code draws them from the training lists instead, a bug
+/// not copied here (methods.md 5.4).
+[[nodiscard]] inline Image mixed_fixed_channels(const Image& in) {
+  return stack_stretches(in, {Stretch::sinh, Stretch::minmax, Stretch::asinh});
+}
+
 /// solo-learn-radio's Pad2Square: the image centred on a square of zeros whose side is its longer
 /// side; an odd extra pixel goes to the bottom or right. A square image is returned as is.
 [[nodiscard]] inline Image pad_to_square(const Image& in) {
@@ -848,8 +855,9 @@ inline void truncate_to_8bit(Image& img) {
 
 /// How the channels of a preprocessed cut-out are made.
 enum class ChannelMode {
-  replicate,  ///< one stretch, the plane copied to `channels` planes (solo-learn "minmax")
-  mixed,      ///< three different random stretches (solo-learn "mixed"; needs an Rng)
+  replicate,    ///< one stretch, the plane copied to `channels` planes (solo-learn "minmax")
+  mixed,        ///< three different random stretches (solo-learn "mixed"; needs an Rng)
+  mixed_fixed,  ///< sinh, minmax, asinh: "mixed" for validation images (mixed_fixed_channels)
 };
 
 /// Options of `preprocess`. Defaults: the benchmark's minmax normalisation at 224 px, 3 channels.
@@ -882,7 +890,8 @@ struct PreprocessOptions {
 /// (non-square cut-outs are otherwise stretched to the square), stretch, channels; with `clip_sigma`
 /// > 0 the background is floored before the min-max, with `eight_bit` the stretched pixels are
 /// truncated to 8 bits. A one-channel cut-out is replicated to `channels`; a 3-channel one
-/// (RGB PNG) is kept for `channels` 3 and turned to luminance for 1 or for mixed mode. `rng` is needed only for ChannelMode::mixed.
+/// (RGB PNG) is kept for `channels` 3 and turned to luminance for 1 or for the mixed modes. `rng` is
+/// needed only for ChannelMode::mixed.
 /// Throws radiossl::Error on an empty cut-out, bad options, or mixed mode without an Rng.
 [[nodiscard]] inline Image preprocess(Image img, const PreprocessOptions& opt = {}, Rng* rng = nullptr) {
   if (img.empty()) throw Error("preprocess: empty cut-out");
@@ -891,8 +900,9 @@ struct PreprocessOptions {
     throw Error("preprocess: channels must be 1 or 3, got " + std::to_string(opt.channels));
   if (!(opt.clip_sigma >= 0.0))
     throw Error("preprocess: clip_sigma must be >= 0 (0: off), got " + std::to_string(opt.clip_sigma));
-  const bool mixed = opt.channel_mode == ChannelMode::mixed;
-  if (mixed && rng == nullptr) throw Error("preprocess: ChannelMode::mixed draws stretches and needs an Rng");
+  const bool mixed = opt.channel_mode != ChannelMode::replicate;
+  if (opt.channel_mode == ChannelMode::mixed && rng == nullptr)
+    throw Error("preprocess: ChannelMode::mixed draws stretches and needs an Rng");
   // minmax_normalize maps non-finite pixels to 0, where the filled minimum would go: the NaN fill
   // needs its own pass only before mixing channels.
   if (img.channels != 1 && (mixed || img.channels != opt.channels)) {
@@ -912,7 +922,7 @@ struct PreprocessOptions {
     img = resample_clipped(img, 0, 0, img.height, img.width, opt.size, opt.size, opt.interp);
   }
   if (mixed) {
-    Image out = mixed_channels(img, *rng);
+    Image out = opt.channel_mode == ChannelMode::mixed ? mixed_channels(img, *rng) : mixed_fixed_channels(img);
     if (opt.eight_bit) truncate_to_8bit(out);
     return out;
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "radiossl/concepts/backbone.hpp"
 #include "radiossl/data/loader.hpp"
 #include "radiossl/data/random.hpp"
+#include "radiossl/error.hpp"
 #include "radiossl/eval/metrics.hpp"
 #include "radiossl/image.hpp"
 
@@ -43,6 +45,10 @@ struct EvalSettings {
   std::int64_t channels = 3;
   double clip_sigma = 0.0;  ///< background floor before min-max (data::PreprocessOptions::clip_sigma)
   bool eight_bit = false;   ///< pixels truncated to 8 bits (data::PreprocessOptions::eight_bit)
+  /// replicate: the min-max plane in every channel (the paper). mixed: solo-learn-radio's "mixed"
+  /// evaluation, random stretches for the training images' views and sinh, minmax, asinh for every
+  /// other image (data::ChannelMode::mixed_fixed). Needs `channels` 3.
+  data::ChannelMode channel_mode = data::ChannelMode::replicate;
   /// Non-square cut-outs (MSRS-like sets) are padded to a square before the crops and resize, as
   /// solo-learn-radio's k-fold and linear pipelines do (Pad2Square), so that no part is cut off.
   bool pad_square = true;
@@ -91,6 +97,12 @@ data::Loader<data::MemorySource, A> make_loader(const LabeledImages& data, A aug
   o.channels = s.channels;
   o.preprocess.clip_sigma = s.clip_sigma;
   o.preprocess.eight_bit = s.eight_bit;
+  if (s.channel_mode != data::ChannelMode::replicate) {
+    if (s.channels != 3)
+      throw Error("evaluation: mixed channels give 3 planes, but the backbone takes " + std::to_string(s.channels));
+    // Only training views draw stretches; validation, test and kNN images get the fixed ones.
+    o.preprocess.channel_mode = train ? s.channel_mode : data::ChannelMode::mixed_fixed;
+  }
   o.preprocess.pad_square = s.pad_square;
   o.bad_files = data::BadFilePolicy::fail;  // in-memory images: a failure is a bug, never skipped
   return data::Loader<data::MemorySource, A>(data::MemorySource(data.images, data.labels), std::move(augment),

@@ -73,8 +73,12 @@ struct GridConfig {
   double clip_sigma = 0.0;
   /// The pretraining views' channels, solo-learn-radio's `norm_channels`: "minmax" (the paper: the
   /// min-max plane in all three) or "mixed" (ch0 in {power, squared, sinh}, ch1 min-max, ch2 in
-  /// {log, sqrt, asinh}, drawn afresh for every view). Evaluation always uses min-max.
+  /// {log, sqrt, asinh}, drawn afresh for every view). Evaluation follows `eval_norm_channels`.
   data::ChannelMode norm_channels = data::ChannelMode::replicate;
+  /// The evaluation's channels (eval::EvalSettings::channel_mode): "minmax" (the paper) or "mixed",
+  /// solo-learn-radio's asymmetric_mixed k-fold pipeline: drawn stretches for the training images,
+  /// sinh, minmax, asinh for validation and kNN images.
+  data::ChannelMode eval_norm_channels = data::ChannelMode::replicate;
   /// Truncate the normalised pixels to 8 bits, in pretraining and evaluation alike, as
   /// solo-learn-radio's `np.uint8(y * 255)` does (data::PreprocessOptions::eight_bit). Off: float32.
   bool eight_bit = false;
@@ -261,11 +265,12 @@ struct GridConfig {
           if (!(clip_sigma >= 0.0))
             throw Error(file.string() + ": clip_sigma must be >= 0 (0: off), got " + std::to_string(clip_sigma));
         }
-        else if (key == "norm_channels") {
+        else if (key == "norm_channels" || key == "eval_norm_channels") {
           const auto name = v.get<std::string>();
-          if (name == "minmax") norm_channels = data::ChannelMode::replicate;
-          else if (name == "mixed") norm_channels = data::ChannelMode::mixed;
-          else throw Error(file.string() + ": norm_channels must be \"minmax\" or \"mixed\", got '" + name + "'");
+          auto& mode = key == "norm_channels" ? norm_channels : eval_norm_channels;
+          if (name == "minmax") mode = data::ChannelMode::replicate;
+          else if (name == "mixed") mode = data::ChannelMode::mixed;
+          else throw Error(file.string() + ": " + key + " must be \"minmax\" or \"mixed\", got '" + name + "'");
         }
         else if (key == "eight_bit") eight_bit = v.get<bool>();
         else if (key == "cifar_stem") cifar_stem = v.get<bool>();
@@ -370,6 +375,7 @@ struct GridConfig {
     j["clip_sigma"] = clip_sigma;
     // Only when not the default, so that folders made before the key existed still resume.
     if (norm_channels == data::ChannelMode::mixed) j["norm_channels"] = "mixed";
+    if (eval_norm_channels == data::ChannelMode::mixed) j["eval_norm_channels"] = "mixed";
     if (eight_bit) j["eight_bit"] = true;
     j["cifar_stem"] = cifar_stem;
     j["max_pretrain_images"] = max_pretrain_images;

@@ -256,6 +256,7 @@ class GridRunner {
     s.seed = seed;
     s.clip_sigma = cfg_.clip_sigma;
     s.eight_bit = cfg_.eight_bit;
+    s.channel_mode = cfg_.eval_norm_channels;
     s.pad_square = cfg_.pad_square;
     return s;
   }
@@ -524,7 +525,13 @@ class GridRunner {
     if (cfg_.norm_channels == data::ChannelMode::mixed)
       md << "Pretraining views had solo-learn-radio's \"mixed\" channels (`norm_channels`): a random stretch in "
             "{power, squared, sinh}, the min-max plane and a random stretch in {log, sqrt, asinh}, drawn for every "
-            "view; the paper's runs use the min-max plane in all three. Evaluation used min-max.\n\n";
+            "view; the paper's runs use the min-max plane in all three.\n\n";
+    if (cfg_.eval_norm_channels == data::ChannelMode::mixed)
+      md << "Evaluation used solo-learn-radio's \"mixed\" channels (`eval_norm_channels`): stretches drawn as in "
+            "pretraining for the training images' views, and sinh, the min-max plane and asinh for validation and "
+            "kNN images (solo-learn-radio's code draws those at random too, a bug not copied).\n\n";
+    else if (cfg_.norm_channels == data::ChannelMode::mixed)
+      md << "Evaluation used the min-max plane in all three channels.\n\n";
     if (cfg_.eight_bit)
       md << "Normalised pixels were truncated to 8 bits (`eight_bit`), in pretraining and evaluation, as "
             "solo-learn-radio's `np.uint8(y * 255)` does before its PIL transforms: pixels below 1/255 of a "
