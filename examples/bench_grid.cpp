@@ -53,7 +53,7 @@ int main(int argc, char** argv) try {
     else if (a == "--out") cfg.out = value();
     else if (a == "--config") cfg.merge_json(value());
     else if (a == "--full") cfg.full = true;
-    else if (a == "--knn") cfg.add_protocol(eval::Protocol::knn);
+    else if (a == "--knn") cfg.protocol.add(eval::Protocol::knn);
     else if (a == "--methods") cfg.methods = split_list(value());
     else if (a == "--backbones") cfg.backbones = split_list(value());
     else if (a == "--seeds") {

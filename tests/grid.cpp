@@ -177,7 +177,7 @@ TEST_CASE("grid presets and config files", "[grid]") {
     flags.seeds = {0, 1, 2};
     flags.note_changes("--seeds", before);
     before = flags;
-    flags.add_protocol(eval::Protocol::knn);  // already there: no second kNN row, nothing to note
+    flags.protocol.add(eval::Protocol::knn);  // already there: no second kNN row, nothing to note
     CHECK(flags.protocol.protocols.size() == 2);
     flags.backbones = {"resnet18", "resnet50"};
     flags.protocol.protocols = {eval::Protocol::linear};

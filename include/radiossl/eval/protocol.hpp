@@ -3,6 +3,7 @@
 /// k-fold cross-validation, balanced resampling of each fold, linear / fine-tune / kNN runs.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -51,6 +52,15 @@ struct ProtocolOptions {
   LinearOptions linear;
   FinetuneOptions finetune;
   KnnOptions knn;
+
+  /// Whether the run includes protocol `p`.
+  [[nodiscard]] bool runs(Protocol p) const {
+    return std::find(protocols.begin(), protocols.end(), p) != protocols.end();
+  }
+  /// Adds protocol `p` unless the run already includes it (the science preset has kNN).
+  void add(Protocol p) {
+    if (!runs(p)) protocols.push_back(p);
+  }
 };
 
 /// Identifies the pretrained backbone in each result row.

@@ -3,7 +3,6 @@
 /// which users point the grid at their own FITS cut-outs and labeled sets.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -293,7 +292,7 @@ struct GridConfig {
           protocol.linear.batch_size(v.get<std::int64_t>());
           protocol.finetune.batch_size(v.get<std::int64_t>());
         } else if (key == "knn") {
-          if (v.get<bool>()) add_protocol(eval::Protocol::knn);
+          if (v.get<bool>()) protocol.add(eval::Protocol::knn);
         } else if (key == "threads") threads = v.get<int>();
         else if (key == "workers") workers = v.get<int>();
         else if (key == "imagenet_resnet18") imagenet_resnet18 = path_of(v);
@@ -305,12 +304,6 @@ struct GridConfig {
       throw Error(file.string() + ": wrong value type (" + e.what() + ")");
     }
     note_changes(file.filename().string(), before);
-  }
-
-  /// Adds a protocol to the run unless it is already there (the science preset has kNN).
-  void add_protocol(eval::Protocol p) {
-    if (std::find(protocol.protocols.begin(), protocol.protocols.end(), p) == protocol.protocols.end())
-      protocol.protocols.push_back(p);
   }
 
   /// Appends to the preset's note what `source` (a config file, a command-line flag) changed of the

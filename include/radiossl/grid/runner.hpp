@@ -469,8 +469,7 @@ class GridRunner {
   /// the command line may have changed them, and a report must say what was run.
   std::string settings_markdown() const {
     const auto& pr = cfg_.protocol;
-    const bool finetune = std::find(pr.protocols.begin(), pr.protocols.end(), eval::Protocol::finetune) !=
-                          pr.protocols.end();
+    const bool finetune = pr.runs(eval::Protocol::finetune);
     auto epochs = [](auto n) {
       std::ostringstream e;
       e << n << (n == 1 ? " epoch" : " epochs");
@@ -549,14 +548,12 @@ class GridRunner {
        << (cfg_.imagenet_resnet18 || cfg_.imagenet_resnet50 ? "; `ImageNet` rows use the given torchvision weights" : "")
        << ".\n\n";
     md << "## Table 1: linear evaluation\n\n" << eval::markdown_table(summary, "linear", set_names) << "\n";
-    if (std::find(cfg_.protocol.protocols.begin(), cfg_.protocol.protocols.end(), eval::Protocol::finetune) !=
-        cfg_.protocol.protocols.end())
+    if (cfg_.protocol.runs(eval::Protocol::finetune))
       md << "## Table 2: fine-tuning\n\n" << eval::markdown_table(summary, "finetune", set_names) << "\n";
     else
       md << "## Table 2: fine-tuning\n\nNot run: this run's protocols are linear"
          << (cfg_.protocol.protocols.size() > 1 ? " and kNN" : "") << " only.\n\n";
-    if (std::find(cfg_.protocol.protocols.begin(), cfg_.protocol.protocols.end(), eval::Protocol::knn) !=
-        cfg_.protocol.protocols.end())
+    if (cfg_.protocol.runs(eval::Protocol::knn))
       md << "## kNN (k " << cfg_.protocol.knn.k() << ", T " << cfg_.protocol.knn.temperature() << ")\n\n"
          << eval::markdown_table(summary, "knn", set_names) << "\n";
     md << "## Science check: SSL against random initialisation, curated against uncurated (linear)\n\n"
