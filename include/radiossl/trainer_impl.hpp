@@ -451,6 +451,12 @@ class TrainerImpl {
       std::lock_guard<std::mutex> lock(gen.mutex());
       ar.write("rng/cpu", gen.get_state());
     }
+    // Random ops on the device (W-MSE's permutation) draw from the device's own generator.
+    if (device_.is_cuda()) {
+      at::Generator gen = at::globalContext().defaultGenerator(device_);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      ar.write("rng/cuda", gen.get_state());
+    }
     if (!path.parent_path().empty()) std::filesystem::create_directories(path.parent_path());
     auto tmp = path;
     tmp += ".tmp";
@@ -535,6 +541,12 @@ class TrainerImpl {
       at::Generator gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_state(rng.to(torch::kCPU));
+    }
+    // A checkpoint written on CPU has no device state: the device's generator keeps its seed.
+    if (torch::Tensor cuda_rng; device_.is_cuda() && ar.try_read("rng/cuda", cuda_rng)) {
+      at::Generator gen = at::globalContext().defaultGenerator(device_);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(cuda_rng.to(torch::kCPU));
     }
     global_step_ = step_now;
     resumed_ = true;
