@@ -446,17 +446,9 @@ class TrainerImpl {
     ar.write("trainer/loader_seed", torch::tensor(loader_seed_));
     ar.write("trainer/base_lrs", torch::tensor(base_lrs_, torch::kDouble));
     ar.write("trainer/global_batch", torch::tensor(options_.batch_size() * world_));
-    {
-      at::Generator gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      ar.write("rng/cpu", gen.get_state());
-    }
+    ar.write("rng/cpu", generator_state(torch::kCPU));
     // Random ops on the device (W-MSE's permutation) draw from the device's own generator.
-    if (device_.is_cuda()) {
-      at::Generator gen = at::globalContext().defaultGenerator(device_);
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      ar.write("rng/cuda", gen.get_state());
-    }
+    if (device_.is_cuda()) ar.write("rng/cuda", generator_state(device_));
     if (!path.parent_path().empty()) std::filesystem::create_directories(path.parent_path());
     auto tmp = path;
     tmp += ".tmp";
@@ -537,17 +529,10 @@ class TrainerImpl {
     if (loader_seed_ != -1 && seed.item<std::int64_t>() != loader_seed_)
       throw Error("Trainer: checkpoint " + path.string() + " was written with loader seed " +
                   std::to_string(seed.item<std::int64_t>()) + ", the loader has " + std::to_string(loader_seed_));
-    {
-      at::Generator gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(rng.to(torch::kCPU));
-    }
+    set_generator_state(torch::kCPU, rng);
     // A checkpoint written on CPU has no device state: the device's generator keeps its seed.
-    if (torch::Tensor cuda_rng; device_.is_cuda() && ar.try_read("rng/cuda", cuda_rng)) {
-      at::Generator gen = at::globalContext().defaultGenerator(device_);
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(cuda_rng.to(torch::kCPU));
-    }
+    if (torch::Tensor cuda_rng; device_.is_cuda() && ar.try_read("rng/cuda", cuda_rng))
+      set_generator_state(device_, cuda_rng);
     global_step_ = step_now;
     resumed_ = true;
     last_checkpoint_ = path;
@@ -591,6 +576,18 @@ class TrainerImpl {
     return "Trainer::fit: epoch " + std::to_string(epoch) + " gave no batch of " +
            std::to_string(options_.batch_size()) + ": every sample of it failed to load" + bad +
            "; stopped, nothing trained in this epoch was saved";
+  }
+
+  /// The state of torch's default generator on `device` (the CPU's, or a CUDA device's), for checkpoints.
+  static torch::Tensor generator_state(torch::Device device) {
+    at::Generator gen = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return gen.get_state();
+  }
+  static void set_generator_state(torch::Device device, const torch::Tensor& state) {
+    at::Generator gen = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state.to(torch::kCPU));
   }
 
   static TrainerOptions seeded(TrainerOptions o) {
