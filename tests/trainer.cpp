@@ -463,6 +463,27 @@ TEST_CASE("Progress: a bar on a terminal, plain lines otherwise", "[trainer][pro
   CHECK_THAT(tty.str(), Catch::Contains("\r[") && Catch::Contains("########################]"));
 }
 
+TEST_CASE("Progress: the ETA follows the recent rate, so a pause is forgotten", "[trainer][progress]") {
+  using namespace std::chrono_literals;
+  std::ostringstream out;
+  callbacks::Progress p(200, 10, out, 0);
+  auto t = callbacks::Progress::clock::time_point{};
+  p.start(0, t);
+  for (int i = 1; i <= 10; ++i) p.update(i, 0, 1.0, 0.1, 32.0, t += 1s);
+  // One step a second: 190 steps left at step 10.
+  CHECK_THAT(out.str(), Catch::Contains("step 10/200 (5.0%) epoch 0 loss 1.0000 lr 0.1 32.0 img/s ETA 00:03:10"));
+  t += 1000s;  // the run stopped for 1000 s
+  for (int i = 11; i <= 100; ++i) p.update(i, 0, 1.0, 0.1, 32.0, t += 1s);
+  // The mean since the start (1100 s for 100 steps) would give 1100 s; the last 64 steps give 100.
+  CHECK_THAT(out.str(), Catch::Contains("step 100/200 (50.0%) epoch 0 loss 1.0000 lr 0.1 32.0 img/s ETA 00:01:40"));
+  // A resumed run counts only what it did itself.
+  std::ostringstream resumed;
+  callbacks::Progress q(200, 10, resumed, 0);
+  q.start(150, t);
+  for (int i = 151; i <= 160; ++i) q.update(i, 0, 1.0, 0.1, 32.0, t += 2s);
+  CHECK_THAT(resumed.str(), Catch::Contains("step 160/200") && Catch::Contains("ETA 00:01:20"));
+}
+
 TEST_CASE("CsvLog: fixed columns, resume keeps earlier rows", "[trainer][csv]") {
   const auto dir = fresh_dir("csv");
   const auto path = dir / "log.csv";

@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <utility>
 
 namespace radiossl::callbacks {
 
@@ -17,9 +19,14 @@ namespace radiossl::callbacks {
 ///
 /// On a terminal (stderr is a tty) it redraws one line in place, at most ten times a second; in a
 /// log file or pipe it prints one plain line every `every` units and at the end, so that logs stay
-/// readable and small.
+/// readable and small. The ETA comes from the rate of the last `window` updates, not the mean since
+/// the start: a pause (a suspended machine, a job sharing the cores) would otherwise stretch the
+/// ETA until the run ends.
 class Progress {
  public:
+  using clock = std::chrono::steady_clock;
+  static constexpr std::size_t window = 64;  ///< updates the ETA's rate spans
+
   /// @param total units of the whole run; @param every units between plain lines (0: only the end);
   /// @param out where to write (stderr by default); @param tty draw the bar (default: isatty(stderr)).
   explicit Progress(std::int64_t total, std::int64_t every = 50, std::ostream& out = std::cerr, int tty = -1)
@@ -28,14 +35,17 @@ class Progress {
 
   /// Starts the clock; `done` units were already done before (a resumed run), they do not count
   /// towards the rate.
-  void start(std::int64_t done = 0) {
-    start_done_ = done;
-    start_ = last_draw_ = std::chrono::steady_clock::now();
+  void start(std::int64_t done = 0, clock::time_point now = clock::now()) {
+    last_draw_ = now;
+    recent_[0] = {done, now};
+    recorded_ = 1;
   }
 
-  /// Reports that `done` units are complete; `images_per_s` is the rate of the last step.
-  void update(std::int64_t done, std::int64_t epoch, double loss, double lr, double images_per_s) {
-    const auto now = std::chrono::steady_clock::now();
+  /// Reports that `done` units are complete at `now`; `images_per_s` is the rate of the last step.
+  void update(std::int64_t done, std::int64_t epoch, double loss, double lr, double images_per_s,
+              clock::time_point now = clock::now()) {
+    recent_[recorded_ % window] = {done, now};
+    ++recorded_;
     const bool last = done >= total_;
     if (tty_) {
       if (!last && now - last_draw_ < std::chrono::milliseconds(100)) return;
@@ -48,9 +58,11 @@ class Progress {
 
  private:
   [[nodiscard]] std::string line(std::int64_t done, std::int64_t epoch, double loss, double lr, double ips,
-                                 std::chrono::steady_clock::time_point now, bool bar) const {
-    const double secs = std::chrono::duration<double>(now - start_).count();
-    const double steps_per_s = secs > 0 ? static_cast<double>(done - start_done_) / secs : 0.0;
+                                 clock::time_point now, bool bar) const {
+    // The oldest update still in the window (the start, until the window fills).
+    const auto& [old_done, old_time] = recent_[recorded_ > window ? recorded_ % window : 0];
+    const double secs = std::chrono::duration<double>(now - old_time).count();
+    const double steps_per_s = secs > 0 ? static_cast<double>(done - old_done) / secs : 0.0;
     const double eta = steps_per_s > 0 ? static_cast<double>(total_ - done) / steps_per_s : 0.0;
     char buf[256];
     std::string head;
@@ -77,8 +89,9 @@ class Progress {
   std::int64_t every_;
   std::ostream* out_;
   bool tty_;
-  std::int64_t start_done_ = 0;
-  std::chrono::steady_clock::time_point start_{}, last_draw_{};
+  clock::time_point last_draw_{};
+  std::array<std::pair<std::int64_t, clock::time_point>, window> recent_{};  ///< (done, when), a ring
+  std::size_t recorded_ = 0;
 };
 
 }  // namespace radiossl::callbacks
