@@ -484,6 +484,20 @@ TEST_CASE("Progress: the ETA follows the recent rate, so a pause is forgotten", 
   CHECK_THAT(resumed.str(), Catch::Contains("step 160/200") && Catch::Contains("ETA 00:01:20"));
 }
 
+TEST_CASE("Progress: the rate shown is the window's, not the last step's", "[trainer][progress]") {
+  using namespace std::chrono_literals;
+  std::ostringstream out;
+  callbacks::Progress p(200, 10, out, 0);
+  auto t = callbacks::Progress::clock::time_point{};
+  p.start(0, t);
+  // Steps of 32 images alternate 0.5 s and 1.5 s: 64 and 21.3 img/s, 32 img/s over any two.
+  for (int i = 1; i <= 10; ++i) p.update(i, 0, 1.0, 0.1, i % 2 ? 64.0 : 32.0 / 1.5, t += i % 2 ? 500ms : 1500ms);
+  CHECK_THAT(out.str(), Catch::Contains("step 10/200 (5.0%) epoch 0 loss 1.0000 lr 0.1 32.0 img/s ETA 00:03:10"));
+  // Past the window, only its steps count: 70 steps at 100 img/s replace the slow ones.
+  for (int i = 11; i <= 80; ++i) p.update(i, 0, 1.0, 0.1, 100.0, t += 320ms);
+  CHECK_THAT(out.str(), Catch::Contains("step 80/200 (40.0%) epoch 0 loss 1.0000 lr 0.1 100.0 img/s ETA 00:00:38"));
+}
+
 TEST_CASE("CsvLog: fixed columns, resume keeps earlier rows", "[trainer][csv]") {
   const auto dir = fresh_dir("csv");
   const auto path = dir / "log.csv";
